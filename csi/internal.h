@@ -1,0 +1,91 @@
+/* Private to csi/: the server object and the handler contract. */
+#ifndef THINVAULT_CSI_INTERNAL_H
+#define THINVAULT_CSI_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "csi.pb-c.h"
+#include "quota.h"
+#include "thinvault/csi.h"
+#include "thinvault/lvm.h"
+#include "thinvault/util.h"
+
+struct tv_server {
+        char *endpoint;    /* as given */
+        char *socket_path; /* the unix socket file */
+        char *lock_path;   /* <socket>.lock, flock()ed while we serve */
+        int lock_fd;
+        char *node_id;
+        char *vg, *thin_pool;
+        char *loop_file;      /* embedded default: pool on this file */
+        uint64_t loop_size;
+        int max_concurrent;
+        volatile sig_atomic_t stop;
+        volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
+
+        /* The pool, opened on first use (a VG that appears later is
+         * picked up), guarded by pool_mutex. */
+        pthread_mutex_t pool_mutex;
+        tv_pool *pool;
+
+        /* Quotas and thresholds; readers take config_lock shared. */
+        char *config_path;
+        pthread_rwlock_t config_lock;
+        tv_quota_config config;
+        atomic_uint_fast64_t next_request_id;
+
+        /* workers in flight, guarded by lock */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int active;
+};
+
+/* A handler gets the decoded request and fills reply through the reply_*
+ * helpers below; it returns 0 or the negative errno it reported. */
+typedef int (*tv_handler)(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+
+/* Serialize resp into reply with status OK. Returns 0 or -ENOMEM. */
+int reply_pack(tv_reply *reply, const ProtobufCMessage *resp);
+
+/* Set status `status` and a message; returns -EINVAL for convenience in
+ * validation code (`return reply_invalid(...)`). */
+int reply_status(tv_reply *reply, int status, const char *fmt, ...) _printf_(3, 4);
+#define reply_invalid(reply, ...) reply_status(reply, TV_STATUS_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* Map the layer's negative errno `r` to a status (tv_status_from_errno),
+ * message "<what>: <reason>"; returns r. */
+int reply_errno(tv_reply *reply, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* Handlers, by service. */
+int identity_get_plugin_info(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int identity_get_plugin_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int identity_probe(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_get_info(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_get_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_get_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+
+/* True when the volume group and thin pool answer and the pool is
+ * healthy; why not goes to `why` (may be NULL). */
+bool server_pool_ready(tv_server *s, char *why, size_t why_size);
+
+/* The pool, opened on first use. NULL when the VG or pool does not answer:
+ * then reply holds UNAVAILABLE and a message naming them. */
+tv_pool *server_pool(tv_server *s, tv_reply *reply);
+
+/* Re-read the config file (SIGHUP); keeps the old one on error. */
+int server_reload_config(tv_server *s);
+
+/* Controller handlers. */
+int controller_create_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_delete_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_expand_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_validate_volume_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_list_volumes(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_get_capacity(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_create_snapshot(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_delete_snapshot(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_list_snapshots(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+
+#endif

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# thinvault-csi's transport on the host (no device-mapper needed): the
+# socket's life, every method answering, garbage and oversized input,
+# concurrency limits of the endpoint, clean shutdown, and no leaks.
+# Usage: tests/host/test_server.sh BUILD_DIR
+set -uo pipefail
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+
+CSI=$BUILD/csi/thinvault-csi
+CTL=$BUILD/cli/thinvaultctl
+WORK=$(mktemp -d /var/tmp/tv-host.XXXXXX)
+trap 'pkill -f "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+# start_server NAME [ARGS...]: background plugin on $WORK/NAME.sock, log in $WORK/NAME.log
+start_server() {
+        local name=$1
+        shift
+        # No volume group on the host: the transport does not need one.
+        "$CSI" --endpoint "unix://$WORK/$name.sock" --node-id node-1 --vg tvhost --thin-pool pool "$@" >/dev/null 2>"$WORK/$name.log" &
+        echo $! >"$WORK/$name.pid"
+        t_wait_socket "$WORK/$name.sock" 10 || t_fail "server $name did not create its socket; log: $(cat "$WORK/$name.log")"
+}
+
+# Whatever a failed test left running must not hold the next one up.
+t_after() {
+        local f
+        for f in "$WORK"/*.pid; do
+                [ -f "$f" ] || continue
+                kill -KILL "$(cat "$f")" 2>/dev/null
+                rm -f "$f"
+        done
+        rm -f "$WORK"/*.sock "$WORK"/*.log
+}
+
+stop_server() {
+        local name=$1 pid
+        pid=$(cat "$WORK/$name.pid")
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && t_fail "server $name still running 10 s after SIGTERM"
+        wait "$pid"
+}
+
+ctl() { # ctl NAME ARGS...
+        local name=$1
+        shift
+        timeout 20 "$CTL" --endpoint "unix://$WORK/$name.sock" "$@"
+}
+
+test_get_plugin_info_prints_json_reply() {
+        start_server a
+        local out
+        out=$(ctl a csi Identity.GetPluginInfo) || t_fail "GetPluginInfo failed"
+        grep -q '"name": "thinvault.csi.io"' <<<"$out" || t_fail "no driver name in: $out"
+        grep -q '"vendorVersion": "' <<<"$out" || t_fail "no version in: $out"
+        stop_server a
+}
+
+test_node_get_info_uses_node_id_and_topology_key() {
+        start_server a
+        local out
+        out=$(ctl a csi Node.NodeGetInfo) || t_fail "NodeGetInfo failed"
+        grep -q '"nodeId": "node-1"' <<<"$out" || t_fail "node id missing: $out"
+        grep -q '"topology.thinvault.io/node": "node-1"' <<<"$out" || t_fail "topology missing: $out"
+        stop_server a
+}
+
+test_probe_without_pool_is_not_ready() {
+        start_server a
+        local out
+        out=$(ctl a csi Identity.Probe) || t_fail "Probe failed"
+        grep -q '"ready": false' <<<"$out" || t_fail "expected ready false: $out"
+        stop_server a
+}
+
+test_every_csi_method_answers_ok_or_a_status() {
+        start_server a
+        local m rc err
+        for m in $("$CTL" csi --list | awk '!/streaming/ {print $1}'); do
+                err=$(ctl a csi "$m" --json '{}' 2>&1 >/dev/null)
+                rc=$?
+                [ "$rc" -eq 124 ] && t_fail "$m hung"
+                if [ "$rc" -ne 0 ]; then
+                        case "$err" in
+                        UNIMPLEMENTED:* | INVALID_ARGUMENT:* | NOT_FOUND:* | UNAVAILABLE:* | FAILED_PRECONDITION:*) ;;
+                        *) t_fail "$m: unexpected answer: $err" ;;
+                        esac
+                fi
+        done
+        # The streaming RPCs, sent raw, are refused cleanly too.
+        : >"$WORK/empty"
+        err=$(ctl a csi /csi.v1.SnapshotMetadata/GetMetadataDelta --raw "$WORK/empty" 2>&1)
+        [[ "$err" == UNIMPLEMENTED:* ]] || t_fail "streaming method: $err"
+        stop_server a
+}
+
+test_unknown_method_is_unimplemented() {
+        start_server a
+        : >"$WORK/empty"
+        local err
+        err=$(ctl a csi /csi.v1.Identity/NoSuchMethod --raw "$WORK/empty" 2>&1) && t_fail "call succeeded"
+        [[ "$err" == UNIMPLEMENTED:* ]] || t_fail "got: $err"
+        err=$(ctl a csi /not.csi/Thing --raw "$WORK/empty" 2>&1) && t_fail "call succeeded"
+        [[ "$err" == UNIMPLEMENTED:* ]] || t_fail "got: $err"
+        stop_server a
+}
+
+test_malformed_protobuf_is_invalid_argument() {
+        start_server a
+        local err
+        printf '\x0a\x64abc' >"$WORK/truncated"
+        head -c 512 /dev/urandom | tr '\000' '\377' >"$WORK/garbage"
+        printf '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01' >"$WORK/badvarint"
+        for f in truncated badvarint; do
+                err=$(ctl a csi Node.NodeGetInfo --raw "$WORK/$f" 2>&1) && t_fail "$f accepted"
+                [[ "$err" == INVALID_ARGUMENT:* ]] || t_fail "$f: got $err"
+        done
+        # Random bytes may by chance parse; the server must answer either way.
+        err=$(ctl a csi Identity.Probe --raw "$WORK/garbage" 2>&1)
+        [ $? -eq 124 ] && t_fail "random body hung the call"
+        ctl a csi Identity.Probe >/dev/null || t_fail "server gone after garbage bodies"
+        stop_server a
+}
+
+test_oversized_request_is_refused_and_server_survives() {
+        start_server a
+        local err
+        head -c $((4 * 1024 * 1024 + 16)) /dev/zero >"$WORK/big"
+        err=$(ctl a csi Identity.Probe --raw "$WORK/big" 2>&1) && t_fail "4 MiB request accepted"
+        [[ "$err" == RESOURCE_EXHAUSTED:* ]] || t_fail "got: $err"
+        ctl a csi Identity.Probe >/dev/null || t_fail "server gone after oversized request"
+        stop_server a
+}
+
+test_garbage_on_the_socket_does_not_kill_the_server() {
+        start_server a
+        /usr/bin/python3 - "$WORK/a.sock" <<'PY' || t_fail "python client failed"
+import os, socket, sys
+path = sys.argv[1]
+payloads = [b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(65536),
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(4096),
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\xff" * 9]
+for p in payloads:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    try:
+        s.sendall(p)
+    except OSError:
+        pass
+    s.close()
+# and one that connects and goes silent while we keep working
+idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+idle.connect(path)
+PY
+        ctl a csi Identity.GetPluginInfo >/dev/null || t_fail "server does not answer after garbage"
+        kill -0 "$(cat "$WORK/a.pid")" || t_fail "server died"
+        stop_server a
+}
+
+test_second_instance_on_same_socket_is_refused() {
+        start_server a
+        local err rc
+        err=$(timeout 10 "$CSI" --endpoint "unix://$WORK/a.sock" --vg tvhost --thin-pool pool 2>&1)
+        rc=$?
+        [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || t_fail "second instance rc=$rc"
+        grep -q "another thinvault-csi serves this endpoint" <<<"$err" || t_fail "message: $err"
+        ctl a csi Identity.Probe >/dev/null || t_fail "first instance lost its socket"
+        stop_server a
+}
+
+test_stale_socket_is_removed_on_start() {
+        /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$WORK/a.sock"
+        [ -S "$WORK/a.sock" ] || t_fail "could not make a stale socket"
+        start_server a
+        # The stale file satisfies the socket wait: wait for the log instead.
+        for _ in $(seq 100); do grep -q 'msg="serving"' "$WORK/a.log" && break; sleep 0.1; done
+        grep -q 'msg="removed stale socket"' "$WORK/a.log" || t_fail "no stale-socket log line"
+        ctl a csi Identity.Probe >/dev/null || t_fail "not serving"
+        stop_server a
+}
+
+test_endpoint_that_is_a_regular_file_is_left_alone() {
+        echo precious >"$WORK/file.sock"
+        local err
+        err=$(timeout 10 "$CSI" --endpoint "unix://$WORK/file.sock" --vg tvhost --thin-pool pool 2>&1) && t_fail "started over a file"
+        grep -q "not a socket" <<<"$err" || t_fail "message: $err"
+        [ "$(cat "$WORK/file.sock")" = precious ] || t_fail "file changed"
+}
+
+test_endpoint_directory_missing_or_not_writable_is_a_clear_error() {
+        local err
+        err=$(timeout 10 "$CSI" --endpoint "unix://$WORK/nodir/csi.sock" --vg tvhost --thin-pool pool 2>&1) && t_fail "started"
+        grep -q "socket directory does not exist" <<<"$err" || t_fail "message: $err"
+        mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro" && chmod 711 "$WORK"
+        err=$(timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups "$CSI" --endpoint "unix://$WORK/ro/csi.sock" --vg tvhost --thin-pool pool 2>&1) && t_fail "started as nobody"
+        grep -q "socket directory is not writable" <<<"$err" || t_fail "message: $err"
+        err=$(timeout 10 "$CSI" --endpoint "tcp://127.0.0.1:1" --vg tvhost --thin-pool pool 2>&1) && t_fail "accepted tcp endpoint"
+        grep -q "endpoint must be unix:///" <<<"$err" || t_fail "message: $err"
+        err=$(CSI_ENDPOINT= timeout 10 "$CSI" --vg tvhost --thin-pool pool 2>&1) && t_fail "started without endpoint"
+        grep -q "no endpoint" <<<"$err" || t_fail "message: $err"
+}
+
+test_csi_endpoint_env_is_honoured() {
+        CSI_ENDPOINT="unix://$WORK/env.sock" "$CSI" --vg tvhost --thin-pool pool >/dev/null 2>"$WORK/env.log" &
+        local pid=$!
+        echo $pid >"$WORK/env.pid"
+        t_wait_socket "$WORK/env.sock" 10 || t_fail "no socket from CSI_ENDPOINT"
+        CSI_ENDPOINT="unix://$WORK/env.sock" timeout 10 "$CTL" csi Identity.Probe >/dev/null || t_fail "CLI ignored CSI_ENDPOINT"
+        kill -TERM $pid
+        wait $pid || t_fail "exit status $?"
+}
+
+test_sigterm_stops_cleanly_and_removes_socket() {
+        start_server a
+        ctl a csi Identity.Probe >/dev/null
+        stop_server a || t_fail "exit status non-zero"
+        [ ! -e "$WORK/a.sock" ] || t_fail "socket left behind"
+        grep -q 'msg="stopped"' "$WORK/a.log" || t_fail "no stopped log line"
+}
+
+test_sigint_stops_cleanly() {
+        start_server a
+        kill -INT "$(cat "$WORK/a.pid")"
+        wait "$(cat "$WORK/a.pid")" || t_fail "exit status $?"
+        [ ! -e "$WORK/a.sock" ] || t_fail "socket left behind"
+}
+
+test_rpc_log_line_has_method_request_id_duration_status() {
+        start_server a
+        ctl a csi Identity.GetPluginInfo >/dev/null
+        ctl a csi Controller.CreateVolume --json '{"name":"x"}' >/dev/null 2>&1
+        stop_server a
+        grep -E 'msg="rpc" method=/csi.v1.Identity/GetPluginInfo request_id=[^ ]+ ms=[0-9]+ status=OK' "$WORK/a.log" >/dev/null ||
+                t_fail "no OK rpc line: $(cat "$WORK/a.log")"
+        grep -E 'msg="rpc" method=/csi.v1.Controller/CreateVolume request_id=[^ ]+ ms=[0-9]+ status=[A-Z_]+ error="' "$WORK/a.log" >/dev/null ||
+                t_fail "no error rpc line: $(cat "$WORK/a.log")"
+}
+
+test_log_level_filters_and_rejects_unknown_levels() {
+        start_server a --log-level error
+        ctl a csi Identity.Probe >/dev/null
+        stop_server a
+        grep -q 'level=info' "$WORK/a.log" && t_fail "info line at --log-level error"
+        local err
+        err=$("$CSI" --log-level chatty 2>&1)
+        [ $? -eq 2 ] || t_fail "bad level: exit status not 2"
+        grep -q "log-level wants" <<<"$err" || t_fail "message: $err"
+}
+
+test_help_on_every_command() {
+        "$CSI" --help | grep -q -- "--endpoint" || t_fail "thinvault-csi --help"
+        "$CTL" --help | grep -q "csi <Service>.<Method>" || t_fail "thinvaultctl --help"
+        "$CTL" csi --help | grep -q -- "--json" || t_fail "thinvaultctl csi --help"
+}
+
+test_cli_reports_status_and_bad_json() {
+        start_server a
+        local err rc
+        err=$(ctl a csi Node.NodeGetInfo --json '{"nope": 1}' 2>&1)
+        rc=$?
+        [ "$rc" -eq 2 ] || t_fail "bad JSON rc=$rc"
+        grep -q "nope" <<<"$err" || t_fail "message does not name the field: $err"
+        err=$(ctl a csi Identity.NoSuch 2>&1)
+        [ $? -eq 2 ] || t_fail "unknown method rc"
+        err=$(timeout 20 "$CTL" --endpoint "unix://$WORK/none.sock" --timeout 2 csi Identity.Probe 2>&1)
+        rc=$?
+        [ "$rc" -eq 1 ] || t_fail "no server rc=$rc"
+        grep -qE "UNAVAILABLE|DEADLINE_EXCEEDED" <<<"$err" || t_fail "no server: $err"
+        stop_server a
+}
+
+test_secrets_never_reach_the_log() {
+        start_server a --log-level debug
+        ctl a csi Node.NodeStageVolume --json '{"volume_id":"v","secrets":{"key":"c2VjcmV0LXNlY3JldC1TRUNSRVQ="}}' >/dev/null 2>&1
+        ctl a csi Controller.CreateVolume --json '{"name":"v","secrets":{"key":"TOPSECRET-VALUE"}}' >/dev/null 2>&1
+        stop_server a
+        grep -q -e 'c2VjcmV0LXNlY3JldC1TRUNSRVQ=' -e 'TOPSECRET-VALUE' "$WORK/a.log" && t_fail "secret in log"
+        return 0
+}
+
+test_slow_call_does_not_block_other_calls() {
+        # A call whose client never sends its message holds one worker; the
+        # others keep answering.
+        start_server a
+        /usr/bin/python3 - "$WORK/a.sock" >/dev/null <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+time.sleep(8)
+PY
+        local t0 t1
+        t0=$(date +%s%N)
+        for _ in 1 2 3 4 5; do ctl a csi Identity.GetPluginInfo >/dev/null || t_fail "GetPluginInfo failed"; done
+        t1=$(date +%s%N)
+        [ $(((t1 - t0) / 1000000)) -lt 5000 ] || t_fail "5 calls took $(((t1 - t0) / 1000000)) ms"
+        stop_server a
+}
+
+test_valgrind_finds_no_leak_over_300_rpcs() {
+        command -v valgrind >/dev/null || t_fail "valgrind not installed"
+        valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+                --log-file="$WORK/vg.log" "$CSI" --endpoint "unix://$WORK/vg.sock" --node-id n --vg tvhost --thin-pool pool >/dev/null 2>"$WORK/vgs.log" &
+        local pid=$! i
+        echo $pid >"$WORK/vg.pid"
+        t_wait_socket "$WORK/vg.sock" 60 || t_fail "valgrind'd server did not start"
+        printf '\x0a\x64abc' >"$WORK/truncated"
+        for i in $(seq 100); do
+                timeout 30 "$CTL" --endpoint "unix://$WORK/vg.sock" csi Identity.GetPluginInfo >/dev/null || t_fail "rpc $i failed"
+                timeout 30 "$CTL" --endpoint "unix://$WORK/vg.sock" csi Node.NodeGetInfo >/dev/null || t_fail "rpc $i failed"
+                timeout 30 "$CTL" --endpoint "unix://$WORK/vg.sock" csi Node.NodeGetInfo --raw "$WORK/truncated" >/dev/null 2>&1
+        done
+        kill -TERM $pid
+        wait $pid
+        local rc=$?
+        grep -E "definitely lost|ERROR SUMMARY" "$WORK/vg.log" >&2
+        [ "$rc" -eq 0 ] || t_fail "valgrind exit $rc: $(grep -A20 'definitely lost in' "$WORK/vg.log" | head -40)"
+}
+
+for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+        t_run "$t"
+done
+t_summary
