@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "thinvault/util.h"
 
@@ -14,6 +15,12 @@ static void usage(FILE *f) {
               "\n"
               "Commands:\n"
               "  csi <Service>.<Method> [--json REQUEST]   send any CSI request, print the reply as JSON\n"
+              "  pool [--config PATH]                      thin pool use, overprovisioning, volumes per tenant\n"
+              "  volumes                                   every thin LV: tenant, size, allocated, used, IOPS, staging\n"
+              "  usage                                     per-tenant totals (the metering view)\n"
+              "  inspect VOLUME                            one volume: LV, tags, token, limits, mounts, dm tables\n"
+              "  audit                                     check every volume's promises; exit status 1 on findings\n"
+              "  (these five read LVM, dm and sysfs directly; they take --vg VG --thin-pool POOL -o table|json)\n"
               "\n"
               "Options:\n"
               "  --endpoint unix:///PATH   the plugin's socket (default $CSI_ENDPOINT, else " DEFAULT_ENDPOINT ")\n"
@@ -66,6 +73,16 @@ int main(int argc, char **argv) {
         }
         if (strcmp(argv[optind], "csi") == 0)
                 return cli_cmd_csi(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "pool") == 0)
+                return cli_cmd_pool(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "volumes") == 0)
+                return cli_cmd_volumes(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "usage") == 0)
+                return cli_cmd_usage(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "inspect") == 0)
+                return cli_cmd_inspect(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "audit") == 0)
+                return cli_cmd_audit(&g, argc - optind, argv + optind);
         fprintf(stderr, "thinvaultctl: unknown command '%s'\n", argv[optind]);
         usage(stderr);
         return CLI_USAGE;

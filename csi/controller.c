@@ -171,45 +171,41 @@ static void tenant_usage(const tv_lv_list *l, const char *tenant, uint64_t *ret_
         *ret_volumes = volumes;
 }
 
-/* Refuse new space for `tenant` past its quota or past the pool's
- * metadata threshold. Call with the pool lock held, so concurrent creates
- * cannot both pass. */
-static int admit(tv_server *s, tv_pool *p, const char *tenant, uint64_t add_bytes, uint64_t add_volumes,
-                 tv_reply *reply) {
+/* Refuse new space for `tenant` past its quota. Call with the pool lock
+ * held, so concurrent creates cannot both pass; the pool's own thresholds
+ * (fill, metadata, overprovision) are the volume layer's guard. When
+ * `name` (may be NULL) already exists, *ret_exists is set and nothing is
+ * counted: a retry is answered by the verb's idempotency, not counted
+ * twice. One lvs call either way. */
+static int admit(tv_server *s, tv_pool *p, const char *tenant, const char *name, uint64_t add_bytes,
+                 uint64_t add_volumes, bool *ret_exists, tv_reply *reply) {
         _cleanup_(tv_lv_list_freep) tv_lv_list *l = NULL;
-        tv_pool_status st;
         tv_tenant_quota q;
         tv_lvm_error err;
-        unsigned max_meta;
         uint64_t bytes, volumes;
         char msg[400];
         int r;
 
+        *ret_exists = false;
         r = tv_pool_list_lvs(p, &l, &err);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
+        for (size_t i = 0; name && i < tv_lv_list_size(l); i++)
+                if (strcmp(tv_lv_name(tv_lv_list_get(l, i)), name) == 0) {
+                        *ret_exists = true;
+                        return 0;
+                }
+        if (!tenant)
+                return 0;
         tenant_usage(l, tenant, &bytes, &volumes);
 
         pthread_rwlock_rdlock(&s->config_lock);
         q = quota_for(&s->config, tenant);
-        max_meta = s->config.max_metadata_percent;
         pthread_rwlock_unlock(&s->config_lock);
 
         r = quota_check(&q, tenant, bytes, volumes, add_bytes, add_volumes, msg, sizeof(msg));
         if (r < 0)
                 return reply_errno(reply, r, "%s", msg);
-        if (max_meta > 0) {
-                r = tv_pool_get_status(p, &st, &err);
-                if (r < 0)
-                        return reply_errno(reply, r, "%s", err.message);
-                if (st.metadata_total_bytes &&
-                    st.metadata_used_bytes * 100 >= (uint64_t)max_meta * st.metadata_total_bytes)
-                        return reply_errno(reply, -ENOSPC,
-                                           "thin pool %s/%s metadata is %" PRIu64 "%% full, at or above the %u%% threshold: "
-                                           "new space is refused",
-                                           s->vg, s->thin_pool, st.metadata_used_bytes * 100 / st.metadata_total_bytes,
-                                           max_meta);
-        }
         return 0;
 }
 
@@ -249,9 +245,10 @@ static int find_source(tv_server *s, tv_pool *p, const Csi__V1__VolumeContentSou
 /* ---- CreateVolume ------------------------------------------------------- */
 
 typedef struct {
-        tv_lvm_tag tags[10];
+        tv_lvm_tag tags[12];
         size_t n;
         char pvc[300];
+        char limits[TV_LIMITS_SPEC_STRING_MAX];
 } tag_set;
 
 static void tag_add(tag_set *t, const char *key, const char *value) {
@@ -272,6 +269,8 @@ static void volume_tags(const volume_spec *spec, const tv_lv *source, tag_set *t
         tag_add(t, TV_TAG_PV, spec->pv_name);
         tag_add(t, TV_TAG_FS, spec->fs_type);
         tag_add(t, TV_TAG_KEY_SOURCE, spec->key_source);
+        if (!tv_limits_spec_is_empty(&spec->limits) && tv_limits_spec_to_string(&spec->limits, t->limits) > 0)
+                tag_add(t, TV_TAG_LIMITS, t->limits);
         if (source)
                 tag_add(t, TV_TAG_SOURCE, tv_lv_name(source));
 }
@@ -351,23 +350,18 @@ int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
                 if (r < 0)
                         return r;
         }
+        r = limits_check_size(&spec.limits, spec.size, reply);
+        if (r < 0)
+                return r;
         volume_tags(&spec, source, &tags);
 
         {
                 _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
-                tv_lv *existing = NULL;
+                bool exists;
 
-                /* A retry of a create that happened is answered by the
-                 * verb's idempotency, not counted against the quota twice. */
-                r = tv_lv_lookup(p, spec.lv_name, &existing, &err);
-                tv_lv_free(existing);
-                if (r == -ENOENT) {
-                        r = admit(s, p, spec.tenant, spec.size, 1, reply);
-                        if (r < 0)
-                                return r;
-                } else if (r < 0)
-                        return reply_errno(reply, r, "%s", err.message);
-
+                r = admit(s, p, spec.tenant, spec.lv_name, spec.size, 1, &exists, reply);
+                if (r < 0)
+                        return r;
                 if (source)
                         r = tv_lv_clone(p, tv_lv_name(source), spec.lv_name, spec.size, tags.tags, tags.n, &lv, &err);
                 else
@@ -410,6 +404,15 @@ int controller_delete_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
                 return reply_pack(reply, &resp.base);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
+        /* Crypto-erase before lvremove, never after: lvremove (like the
+         * discard inside the erase step) returns the thin blocks to a pool
+         * that does not zero them, and the next volume carved from it may
+         * be another tenant's. With the keyslots gone first, those blocks
+         * hold ciphertext nobody can decrypt. A retry after a failure here
+         * finds an erased (empty) volume and goes on to remove it. */
+        r = volume_crypto_erase(p, lv, reply);
+        if (r < 0)
+                return r;
         r = tv_lv_delete(p, lv_name, &err);
         if (r == -EBUSY)
                 return reply_errno(reply, r, "volume %s is in use (mounted or mapped on this node): unstage it first",
@@ -445,6 +448,20 @@ static int lookup_volume(tv_server *s, tv_pool *p, const char *id, tv_lv **ret_l
         return 0;
 }
 
+/* Per-GiB limits scale with the size: refuse a size they cannot be
+ * resolved for (the product would pass the kernel's largest value). */
+static int recorded_limits_check(const tv_lv *lv, uint64_t size, tv_reply *reply) {
+        const char *tag = tv_lv_tag(lv, TV_TAG_LIMITS);
+        tv_limits_error err;
+        tv_limits_spec spec;
+
+        if (!tag)
+                return 0;
+        if (tv_limits_spec_from_string(tag, &spec, &err) < 0)
+                return reply_errno(reply, -EIO, "volume %s has an unreadable limits tag: %s", tv_lv_name(lv), err.message);
+        return limits_check_size(&spec, size, reply);
+}
+
 int controller_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply) {
         const Csi__V1__ControllerExpandVolumeRequest *req = (const Csi__V1__ControllerExpandVolumeRequest *)msg;
         Csi__V1__ControllerExpandVolumeResponse resp = CSI__V1__CONTROLLER_EXPAND_VOLUME_RESPONSE__INIT;
@@ -465,12 +482,17 @@ int controller_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
         r = capacity_resolve(req->capacity_range, tv_pool_extent_bytes(p), &size, reply);
         if (r < 0)
                 return r;
+        r = recorded_limits_check(lv, size, reply);
+        if (r < 0)
+                return r;
         {
                 _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
                 const char *tenant = tv_lv_tag(lv, TV_TAG_TENANT);
 
-                if (size > tv_lv_size(lv) && tenant) {
-                        r = admit(s, p, tenant, size - tv_lv_size(lv), 0, reply);
+                bool exists;
+
+                if (size > tv_lv_size(lv)) {
+                        r = admit(s, p, tenant, NULL, size - tv_lv_size(lv), 0, &exists, reply);
                         if (r < 0)
                                 return r;
                 }
@@ -482,6 +504,53 @@ int controller_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
         /* The LUKS mapping and the file system grow on the node. */
         resp.node_expansion_required = true;
         log_info("volume expanded", "volume=%s bytes=%" PRIu64, tv_lv_name(lv), new_size);
+        return reply_pack(reply, &resp.base);
+}
+
+/* ---- ControllerModifyVolume ----------------------------------------------- */
+
+int controller_modify_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply) {
+        const Csi__V1__ControllerModifyVolumeRequest *req = (const Csi__V1__ControllerModifyVolumeRequest *)msg;
+        Csi__V1__ControllerModifyVolumeResponse resp = CSI__V1__CONTROLLER_MODIFY_VOLUME_RESPONSE__INIT;
+        _cleanup_(tv_lv_freep) tv_lv *lv = NULL;
+        char text[TV_LIMITS_SPEC_STRING_MAX];
+        tv_limits_spec spec;
+        tv_lvm_error err;
+        tv_pool *p;
+        int r;
+
+        if (!req->volume_id || !*req->volume_id)
+                return reply_invalid(reply, "volume_id is required");
+        r = limits_from_map((Csi__V1__CreateVolumeRequest__ParametersEntry *const *)req->mutable_parameters,
+                            req->n_mutable_parameters, true, "mutable_parameters", &spec, reply);
+        if (r < 0)
+                return r;
+        p = server_pool(s, reply);
+        if (!p)
+                return -EHOSTDOWN;
+        r = lookup_volume(s, p, req->volume_id, &lv, reply);
+        if (r < 0)
+                return r;
+        r = limits_check_size(&spec, tv_lv_size(lv), reply);
+        if (r < 0)
+                return r;
+        if (tv_limits_spec_is_empty(&spec)) {
+                static const char *const del[] = {TV_TAG_LIMITS};
+                r = tv_lv_set_tags(p, tv_lv_name(lv), NULL, 0, del, 1, &err);
+        } else {
+                tv_lvm_tag set = {TV_TAG_LIMITS, text};
+                if (tv_limits_spec_to_string(&spec, text) < 0)
+                        return reply_errno(reply, -EINVAL, "limits cannot be recorded");
+                r = tv_lv_set_tags(p, tv_lv_name(lv), &set, 1, NULL, 0, &err);
+        }
+        if (r < 0)
+                return reply_errno(reply, r, "%s", err.message);
+        /* Staged here: the new budget takes effect now, not at next stage. */
+        r = node_reapply_limits(s, tv_lv_name(lv), reply);
+        if (r < 0)
+                return r;
+        log_info("volume limits changed", "volume=%s limits=%s", tv_lv_name(lv),
+                 tv_limits_spec_is_empty(&spec) ? "none" : text);
         return reply_pack(reply, &resp.base);
 }
 
@@ -703,16 +772,11 @@ int controller_create_snapshot(tv_server *s, const ProtobufCMessage *msg, tv_rep
         tag_add(&tags, TV_TAG_SOURCE, tv_lv_name(source));
         {
                 _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
-                tv_lv *existing = NULL;
+                bool exists;
 
-                r = tv_lv_lookup(p, lv_name, &existing, &err);
-                tv_lv_free(existing);
-                if (r == -ENOENT && tenant) {
-                        r = admit(s, p, tenant, tv_lv_size(source), 0, reply);
-                        if (r < 0)
-                                return r;
-                } else if (r < 0)
-                        return reply_errno(reply, r, "%s", err.message);
+                r = admit(s, p, tenant, lv_name, tv_lv_size(source), 0, &exists, reply);
+                if (r < 0)
+                        return r;
                 r = tv_lv_snapshot(p, tv_lv_name(source), lv_name, tags.tags, tags.n, &snap, &err);
         }
         if (r == -EEXIST)
@@ -817,6 +881,7 @@ int controller_get_capabilities(tv_server *s, const ProtobufCMessage *req, tv_re
                 CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS,
                 CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CLONE_VOLUME,
                 CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+                CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__MODIFY_VOLUME,
         };
         Csi__V1__ControllerServiceCapability__RPC rpc[ELEMENTSOF(types)];
         Csi__V1__ControllerServiceCapability cap[ELEMENTSOF(types)];

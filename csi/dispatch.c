@@ -25,8 +25,15 @@ static const route routes[] = {
         {"/csi.v1.Controller/DeleteSnapshot", controller_delete_snapshot},
         {"/csi.v1.Controller/ListSnapshots", controller_list_snapshots},
         {"/csi.v1.Controller/ControllerExpandVolume", controller_expand_volume},
+        {"/csi.v1.Controller/ControllerModifyVolume", controller_modify_volume},
         {"/csi.v1.Node/NodeGetCapabilities", node_get_capabilities},
         {"/csi.v1.Node/NodeGetInfo", node_get_info},
+        {"/csi.v1.Node/NodeStageVolume", node_stage_volume},
+        {"/csi.v1.Node/NodeUnstageVolume", node_unstage_volume},
+        {"/csi.v1.Node/NodePublishVolume", node_publish_volume},
+        {"/csi.v1.Node/NodeUnpublishVolume", node_unpublish_volume},
+        {"/csi.v1.Node/NodeExpandVolume", node_expand_volume},
+        {"/csi.v1.Node/NodeGetVolumeStats", node_get_volume_stats},
 };
 
 static tv_handler route_find(const char *path) {

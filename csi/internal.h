@@ -9,6 +9,7 @@
 #include "csi.pb-c.h"
 #include "quota.h"
 #include "thinvault/csi.h"
+#include "thinvault/limits.h"
 #include "thinvault/lvm.h"
 #include "thinvault/util.h"
 
@@ -29,6 +30,16 @@ struct tv_server {
          * picked up), guarded by pool_mutex. */
         pthread_mutex_t pool_mutex;
         tv_pool *pool;
+
+        /* cgroup that parents every pod (io.max goes there); NULL:
+         * found under the cgroup v2 mount (kubepods.slice, kubepods). */
+        char *cgroup_parent;
+
+        /* The Node service: the kubelet directory every node path must be
+         * inside (NULL: /var/lib/kubelet), and the master key file tenant
+         * keys are derived from (NULL: derived keys are refused). */
+        char *kubelet_dir;
+        char *master_key;
 
         /* Quotas and thresholds; readers take config_lock shared. */
         char *config_path;
@@ -64,6 +75,23 @@ int identity_get_plugin_capabilities(tv_server *s, const ProtobufCMessage *req, 
 int identity_probe(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
 int node_get_info(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
 int node_get_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_stage_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_unstage_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_publish_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_unpublish_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_expand_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int node_get_volume_stats(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+
+/* At start-up, before serving: rewrite io.max for every volume this node
+ * still has staged (its tvc-* mapping is open), so budgets survive a
+ * plugin restart and a recreated pods cgroup. Logs what it could not do.
+ * Returns the number of volumes handled, or a negative errno. */
+int node_restore_limits(tv_server *s);
+
+/* DeleteVolume's first step (node_erase.c): refuse an LV in use, destroy
+ * its LUKS keyslots and header (crypto-erase), then discard its blocks.
+ * 0, or the errno it reported in `reply` (-EBUSY: in use or inactive). */
+int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply);
 int controller_get_capabilities(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
 
 /* True when the volume group and thin pool answer and the pool is
@@ -87,5 +115,23 @@ int controller_get_capacity(tv_server *s, const ProtobufCMessage *req, tv_reply 
 int controller_create_snapshot(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
 int controller_delete_snapshot(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
 int controller_list_snapshots(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+int controller_modify_volume(tv_server *s, const ProtobufCMessage *req, tv_reply *reply);
+
+/* I/O budgets (iolimits.c). The mapping of a staged LV is
+ * "tvc-<lv name>". */
+int node_mapping_name(const char *lv_name, char *buf, size_t size);
+/* Resolve the LV's recorded limits spec for a volume of `size` bytes. */
+int iolimits_for_lv(const tv_lv *lv, uint64_t size, tv_limits *ret, tv_reply *reply);
+/* Write (or, for unlimited, clear) io.max for the mapping's device on the
+ * pods cgroup, enabling the io controller down to it. Limits without a
+ * pods cgroup to hold them: -EBUSY (FAILED_PRECONDITION). */
+int iolimits_apply(tv_server *s, const char *mapping, const tv_limits *l, tv_reply *reply);
+/* Remove the mapping's io.max line; nothing staged is success. */
+int iolimits_clear(tv_server *s, const char *mapping, tv_reply *reply);
+
+/* Where LV `lv_name` is staged on this node, re-read its recorded limits
+ * and rewrite io.max for its dm-crypt device at once (ControllerModifyVolume,
+ * expansion). Not staged: nothing to do, 0. */
+int node_reapply_limits(tv_server *s, const char *lv_name, tv_reply *reply);
 
 #endif

@@ -60,6 +60,11 @@ static void usage(FILE *f) {
               "  --loop-size SIZE          size of that file when it is created (default 1G; K/M/G/T)\n"
               "  --config PATH             quotas and pool thresholds (JSON; re-read on SIGHUP)\n"
               "  --max-concurrent N        RPCs served at once (default 32)\n"
+              "  --kubelet-dir PATH        every staging/target path must be inside it (default /var/lib/kubelet)\n"
+              "  --master-key PATH         file that tenant keys are derived from, for keySource \"derived\"\n"
+              "                            (mode 0600/0400; without it such volumes are not staged)\n"
+              "  --cgroup-parent PATH      cgroup that parents all pods, where io.max goes\n"
+              "                            (default: kubepods.slice or kubepods under the cgroup2 mount)\n"
               "  --log-level LEVEL         error, warn, info (default) or debug\n"
               "  --version                 print the version and exit\n"
               "  --help                    this text\n",
@@ -91,6 +96,9 @@ int main(int argc, char **argv) {
                 OPT_LOOP_SIZE,
                 OPT_CONFIG,
                 OPT_MAX,
+                OPT_KUBELET_DIR,
+                OPT_MASTER_KEY,
+                OPT_CGROUP_PARENT,
                 OPT_LOG,
                 OPT_VERSION,
                 OPT_HELP
@@ -104,6 +112,9 @@ int main(int argc, char **argv) {
                 {"loop-size", required_argument, NULL, OPT_LOOP_SIZE},
                 {"config", required_argument, NULL, OPT_CONFIG},
                 {"max-concurrent", required_argument, NULL, OPT_MAX},
+                {"kubelet-dir", required_argument, NULL, OPT_KUBELET_DIR},
+                {"master-key", required_argument, NULL, OPT_MASTER_KEY},
+                {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
                 {"log-level", required_argument, NULL, OPT_LOG},
                 {"version", no_argument, NULL, OPT_VERSION},
                 {"help", no_argument, NULL, OPT_HELP},
@@ -148,6 +159,15 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         cfg.max_concurrent = (int)v;
+                        break;
+                case OPT_KUBELET_DIR:
+                        cfg.kubelet_dir = optarg;
+                        break;
+                case OPT_MASTER_KEY:
+                        cfg.master_key = optarg;
+                        break;
+                case OPT_CGROUP_PARENT:
+                        cfg.cgroup_parent = optarg;
                         break;
                 case OPT_LOG:
                         if (tv_log_level_from_string(optarg, &level) < 0) {

@@ -12,6 +12,7 @@ int tv_status_from_errno(int r) {
         case -EINVAL:
         case -ENAMETOOLONG:
         case -E2BIG:
+        case -ENOKEY: /* no usable key in the request's secret */
                 return TV_STATUS_INVALID_ARGUMENT;
         case -ENOENT:
         case -ENODEV:
@@ -27,7 +28,8 @@ int tv_status_from_errno(int r) {
         case -EBUSY:
         case -ENOTEMPTY:
         case -EROFS:
-        case -EMEDIUMTYPE:
+        case -EMEDIUMTYPE: /* the device holds something that is not ours */
+        case -ENODATA:
                 return TV_STATUS_FAILED_PRECONDITION;
         case -EACCES:
         case -EPERM:

@@ -163,6 +163,9 @@ void tv_server_free(tv_server *s) {
         free(s->thin_pool);
         free(s->loop_file);
         free(s->config_path);
+        free(s->cgroup_parent);
+        free(s->kubelet_dir);
+        free(s->master_key);
         pthread_rwlock_destroy(&s->config_lock);
         pthread_mutex_destroy(&s->pool_mutex);
         pthread_cond_destroy(&s->cond);
@@ -199,6 +202,30 @@ int tv_server_new_for_test(const char *node_id, tv_server **ret) {
         return 0;
 }
 
+/* The Node service's flags: absolute paths (the kubelet directory also
+ * clean, since every node path is compared against it letter by letter). */
+static int node_config(tv_server *s, const tv_config *cfg) {
+        const char *k = cfg->kubelet_dir;
+        size_t n = k ? strlen(k) : 0;
+
+        if (k && (k[0] != '/' || strstr(k, "//") || strstr(k, "/./") || strstr(k, "/../") ||
+                  (n > 1 && k[n - 1] == '/') || (n >= 2 && strcmp(k + n - 2, "/.") == 0) ||
+                  (n >= 3 && strcmp(k + n - 3, "/..") == 0)))
+                return tv_log_errno(-EINVAL, "--kubelet-dir must be an absolute path without ., .. or trailing /",
+                                    "kubelet_dir=%s", k);
+        if (cfg->master_key && cfg->master_key[0] != '/')
+                return tv_log_errno(-EINVAL, "--master-key must be an absolute path", "master_key=%s", cfg->master_key);
+        if (cfg->cgroup_parent && cfg->cgroup_parent[0] != '/')
+                return tv_log_errno(-EINVAL, "--cgroup-parent must be an absolute path", "cgroup_parent=%s",
+                                    cfg->cgroup_parent);
+        s->kubelet_dir = k ? strdup(k) : NULL;
+        s->master_key = cfg->master_key ? strdup(cfg->master_key) : NULL;
+        s->cgroup_parent = cfg->cgroup_parent ? strdup(cfg->cgroup_parent) : NULL;
+        if ((k && !s->kubelet_dir) || (cfg->master_key && !s->master_key) || (cfg->cgroup_parent && !s->cgroup_parent))
+                return -ENOMEM;
+        return 0;
+}
+
 int tv_server_new(const tv_config *cfg, tv_server **ret) {
         _cleanup_(tv_server_freep) tv_server *s = NULL;
         int r;
@@ -222,6 +249,9 @@ int tv_server_new(const tv_config *cfg, tv_server **ret) {
         if (!s->endpoint || !s->vg || !s->thin_pool || (cfg->loop_file && !s->loop_file) ||
             (cfg->config && !s->config_path))
                 return -ENOMEM;
+        r = node_config(s, cfg);
+        if (r < 0)
+                return r;
         if (s->config_path) {
                 r = server_reload_config(s);
                 if (r < 0)
@@ -514,6 +544,9 @@ int tv_server_run(tv_server *s) {
         static int shutdown_tag;
         int r;
 
+        /* Before the first call: a volume staged before a restart gets its
+         * io.max back before anything can be asked of it. */
+        (void)node_restore_limits(s);
         grpc_init();
         r = transport_start(s, &t);
         if (r < 0) {

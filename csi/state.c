@@ -10,7 +10,8 @@ static void apply_guard(tv_server *s) {
         if (!s->pool)
                 return;
         pthread_rwlock_rdlock(&s->config_lock);
-        tv_pool_set_guard(s->pool, s->config.max_data_percent, s->config.max_overprovision_percent);
+        tv_pool_set_guard(s->pool, s->config.max_data_percent, s->config.max_metadata_percent,
+                          s->config.max_overprovision_percent);
         pthread_rwlock_unlock(&s->config_lock);
 }
 
@@ -19,6 +20,11 @@ tv_pool *server_pool(tv_server *s, tv_reply *reply) {
         tv_pool *p;
         int r;
 
+        if (!s->vg || !s->thin_pool) {
+                if (reply)
+                        reply_status(reply, TV_STATUS_UNAVAILABLE, "no volume group and thin pool configured");
+                return NULL;
+        }
         pthread_mutex_lock(&s->pool_mutex);
         if (!s->pool) {
                 if (s->loop_file)

@@ -128,10 +128,13 @@ static int params_read(const Csi__V1__CreateVolumeRequest *req, volume_spec *spe
         for (size_t i = 0; i < req->n_parameters; i++) {
                 const char *k = req->parameters[i]->key, *v = req->parameters[i]->value;
 
+                if (tv_limits_is_param(k))
+                        continue; /* read by limits_from_map() */
                 if (!param_known(k))
                         return reply_invalid(reply,
                                              "parameters: unknown key \"%.64s\" (known: csi.storage.k8s.io/pvc/name, "
-                                             "csi.storage.k8s.io/pvc/namespace, csi.storage.k8s.io/pv/name, tenant, fsType, keySource)",
+                                             "csi.storage.k8s.io/pvc/namespace, csi.storage.k8s.io/pv/name, tenant, fsType, keySource, "
+                                             "and the I/O limits readIOPS, writeIOPS, iops, readBytesPerSecond, ... (see deploy/)",
                                              k);
                 if (strlen(v) > TV_PARAM_VALUE_MAX)
                         return reply_invalid(reply, "parameters: value of %s is longer than %d bytes", k, TV_PARAM_VALUE_MAX);
@@ -197,6 +200,53 @@ int volume_spec_from_request(const Csi__V1__CreateVolumeRequest *req, volume_spe
                                      cap_fs);
         if (cap_fs)
                 spec->fs_type = *cap_fs ? cap_fs : (fs_param && *fs_param ? fs_param : "ext4");
+
+        /* A VolumeAttributesClass's mutable_parameters, when they set
+         * limits, win over the StorageClass's. */
+        r = limits_from_map(req->parameters, req->n_parameters, false, "parameters", &spec->limits, reply);
+        if (r < 0)
+                return r;
+        if (req->n_mutable_parameters > 0) {
+                tv_limits_spec m;
+                r = limits_from_map((Csi__V1__CreateVolumeRequest__ParametersEntry *const *)req->mutable_parameters,
+                                    req->n_mutable_parameters, true, "mutable_parameters", &m, reply);
+                if (r < 0)
+                        return r;
+                if (!tv_limits_spec_is_empty(&m))
+                        spec->limits = m;
+        }
+        return 0;
+}
+
+int limits_from_map(Csi__V1__CreateVolumeRequest__ParametersEntry *const *entries, size_t n, bool only_limits,
+                    const char *field, tv_limits_spec *ret_spec, tv_reply *reply) {
+        _cleanup_free_ const char **keys = calloc(n + 1, sizeof(*keys));
+        _cleanup_free_ const char **values = calloc(n + 1, sizeof(*values));
+        tv_limits_error err;
+        int r;
+
+        if (!keys || !values)
+                return reply_errno(reply, -ENOMEM, "read %s", field);
+        for (size_t i = 0; i < n; i++) {
+                if (only_limits && !tv_limits_is_param(entries[i]->key))
+                        return reply_invalid(reply, "%s: unknown key \"%.64s\" (only I/O limits can change: "
+                                                    "readIOPS, writeIOPS, iops, readBytesPerSecond, ... see deploy/)",
+                                             field, entries[i]->key);
+                keys[i] = entries[i]->key;
+                values[i] = entries[i]->value;
+        }
+        r = tv_limits_spec_from_params(keys, values, n, ret_spec, &err);
+        if (r < 0)
+                return reply_invalid(reply, "%s: %s", field, err.message);
+        return 0;
+}
+
+int limits_check_size(const tv_limits_spec *spec, uint64_t size, tv_reply *reply) {
+        tv_limits_error err;
+        tv_limits l;
+
+        if (tv_limits_resolve(spec, size, &l, &err) < 0)
+                return reply_invalid(reply, "%s", err.message);
         return 0;
 }
 

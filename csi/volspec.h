@@ -5,6 +5,7 @@
 #define THINVAULT_CSI_VOLSPEC_H
 
 #include "internal.h"
+#include "thinvault/limits.h"
 #include "thinvault/lvm.h"
 
 /* Longest CSI name (volume, snapshot) accepted: the spec asks plugins to
@@ -26,6 +27,7 @@
 /* Tag keys beyond lvm.h's. */
 #define TV_TAG_FS "fs"
 #define TV_TAG_KEY_SOURCE "keysrc"
+#define TV_TAG_LIMITS "limits" /* tv_limits_spec_to_string() */
 
 typedef struct {
         const char *name;   /* CSI request name (borrowed from the request) */
@@ -36,7 +38,18 @@ typedef struct {
         const char *key_source; /* "secret" (default) or "derived" */
         uint64_t size;          /* rounded to the extent size */
         bool block;             /* asked for as a raw block volume */
+        tv_limits_spec limits;  /* I/O budget asked for (zero: none) */
 } volume_spec;
+
+/* The I/O limit parameters of a string map (CreateVolume's parameters or
+ * mutable_parameters, ControllerModifyVolume's mutable_parameters).
+ * `only_limits`: any other key is refused. */
+int limits_from_map(Csi__V1__CreateVolumeRequest__ParametersEntry *const *entries, size_t n, bool only_limits,
+                    const char *field, tv_limits_spec *ret_spec, tv_reply *reply);
+
+/* Check that `spec` resolves for a volume of `size` bytes (a per-GiB
+ * product can overflow only once the size is known). */
+int limits_check_size(const tv_limits_spec *spec, uint64_t size, tv_reply *reply);
 
 /* A tenant is a Kubernetes namespace: an RFC 1123 label (1..63 of [a-z0-9-],
  * alphanumeric at both ends). */

@@ -14,8 +14,8 @@ int tv_limits_format_io_max(uint32_t major, uint32_t minor, const tv_limits *lim
 
         if (!tv_limits_valid(limits))
                 return -EINVAL;
-        n = snprintf(buf, size, "%" PRIu32 ":%" PRIu32 " riops=%s wiops=%s rbps=%s wbps=%s\n", major,
-                     minor, tv_limits_value_str(limits->read_iops, a),
+        n = snprintf(buf, size, "%" PRIu32 ":%" PRIu32 " riops=%s wiops=%s rbps=%s wbps=%s\n",
+                     major, minor, tv_limits_value_str(limits->read_iops, a),
                      tv_limits_value_str(limits->write_iops, b),
                      tv_limits_value_str(limits->read_bps, c),
                      tv_limits_value_str(limits->write_bps, d));
@@ -118,7 +118,8 @@ static int io_max_pair(const char *k, size_t kn, const char *v, size_t vn, void 
         return 0;
 }
 
-int tv_limits_parse_io_max(const char *text, uint32_t major, uint32_t minor, tv_limits *ret_limits) {
+int tv_limits_parse_io_max(const char *text, uint32_t major, uint32_t minor,
+                           tv_limits *ret_limits) {
         tv_limits l = {0};
         int r;
 
@@ -180,10 +181,12 @@ int tv_limits_parse_blkio_throttle(const char *text, uint32_t major, uint32_t mi
                 uint32_t ma, mi;
 
                 if (next_token(&p, end, &tok, &tn)) {
-                        if (parse_devnum(tok, tn, &ma, &mi) < 0 || !next_token(&p, end, &vtok, &vtn))
+                        if (parse_devnum(tok, tn, &ma, &mi) < 0 ||
+                            !next_token(&p, end, &vtok, &vtn))
                                 return -EBADMSG;
                         uint64_t v;
-                        if (tv_limits_parse_u64(vtok, vtn, &v) < 0 || next_token(&p, end, &tok, &tn))
+                        if (tv_limits_parse_u64(vtok, vtn, &v) < 0 ||
+                            next_token(&p, end, &tok, &tn))
                                 return -EBADMSG;
                         if (ma == major && mi == minor) {
                                 if (found)

@@ -77,7 +77,16 @@ static uint64_t *rule_field(tv_limit_rule *r, field f) {
 }
 
 static uint64_t rule_get(const tv_limit_rule *r, field f) {
-        return *rule_field((tv_limit_rule *)r, f);
+        switch (f) {
+        case FIELD_ABSOLUTE:
+                return r->absolute;
+        case FIELD_PER_GIB:
+                return r->per_gib;
+        case FIELD_FLOOR:
+                return r->floor;
+        default:
+                return r->ceiling;
+        }
 }
 
 /* Names used in messages: the parameter that set a slot (so "iops" shows

@@ -24,6 +24,9 @@ typedef struct {
         uint64_t loop_size;    /* its size when it must be created */
         const char *config;    /* quota/threshold JSON file (NULL: defaults) */
         int max_concurrent;    /* RPCs served at once (0: default 32) */
+        const char *kubelet_dir;   /* node paths must be inside (NULL: /var/lib/kubelet) */
+        const char *master_key;    /* file tenant keys are derived from (NULL: none) */
+        const char *cgroup_parent; /* cgroup for io.max (NULL: found, kubepods[.slice]) */
 } tv_config;
 
 typedef struct tv_server tv_server;

@@ -197,7 +197,8 @@ int tv_limits_resolve(const tv_limits_spec *spec, uint64_t capacity_bytes, tv_li
  * values use the largest exact suffix of Gi, Mi, Ki. A spec with nothing
  * set is "v1". The string uses only [A-Za-z0-9/:] (inside both lvm2's tag
  * alphabet and the set tv_lvm_tag_encode() keeps unescaped) and is at most
- * 242 chars (every kind per-GiB with floor and ceiling, 20-digit values). Returns its length, or -EINVAL when `spec` fails
+ * 242 chars (every kind per-GiB with floor and ceiling, 20-digit values).
+ * Returns its length, or -EINVAL when `spec` fails
  * tv_limits_spec_validate(). Pure. */
 int tv_limits_spec_to_string(const tv_limits_spec *spec, char ret_buf[TV_LIMITS_SPEC_STRING_MAX]);
 

@@ -4,12 +4,21 @@
  * Limits are set on kubepods, fio runs inside pod1, and what fio measures
  * must be the limit within 5%.
  *
- * Run: tests/vm/run-in-guest -- tests/guest/run BUILD_DIR limits */
+ * The guest is TCG-emulated on a shared host. blk-throttle releases queued
+ * I/O from timers and drops budget that a stalled vCPU could not use within
+ * its 100 ms slice, so when the host deschedules the guest, fio measures
+ * less than the limit although the kernel enforces it correctly. Every
+ * measurement therefore runs a stall monitor (a thread that wakes every
+ * 2 ms and counts how long it was away): a run that misses the 5% while the
+ * guest was starved is repeated (at most twice), and if no run was clean
+ * the failure says "inconclusive: guest starved", not "limit not held".
+ *
+ * Run: tests/vm/run-in-guest -- tests/guest/run BUILD_DIR guest_limits */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +38,7 @@
 #define DEV_SIZE (64 * 1024 * 1024)
 #define TOLERANCE 0.05
 #define MiB (1024 * 1024)
+#define ATTEMPTS 2
 
 static struct {
         double base_read, base_write; /* unthrottled IOPS, 4 jobs */
@@ -40,8 +50,18 @@ static struct {
 static struct {
         char what[48];
         double limit, measured;
+        uint64_t stalled_ms;
+        int attempt;
 } rows[16];
 static size_t n_rows;
+
+static double absd(double x) {
+        return x < 0 ? -x : x;
+}
+
+static bool within(double measured, double limit) {
+        return absd(measured - limit) <= limit * TOLERANCE;
+}
 
 static int run(const char *const argv[], char **ret_out) {
         _cleanup_free_ char *out = NULL, *err = NULL;
@@ -64,7 +84,6 @@ static void teardown(void) {
 
 static bool fixture(void) {
         _cleanup_free_ char *out = NULL, *table = NULL;
-        int r;
 
         if (fx.tried)
                 return fx.ready;
@@ -76,16 +95,14 @@ static bool fixture(void) {
          * worker charges (and pins) the pod's cgroups after the test, and
          * the guest spends its few cycles on the I/O being limited. */
         table = tv_asprintf("0 %d zero", DEV_SIZE / 512);
-        r = run((const char *const[]){"dmsetup", "create", DM_NAME, "--table", table, NULL}, NULL);
-        if (r < 0)
+        if (run((const char *const[]){"dmsetup", "create", DM_NAME, "--table", table, NULL},
+                NULL) < 0)
                 return false;
         fx.device_up = true;
-        free(out);
-        out = NULL;
-        r = run((const char *const[]){"dmsetup", "info", "-c", "--noheadings", "-o", "major,minor",
+        if (run((const char *const[]){"dmsetup", "info", "-c", "--noheadings", "-o", "major,minor",
                                       "--separator", ":", DM_NAME, NULL},
-                &out);
-        if (r < 0 || sscanf(out, " %" SCNu32 ":%" SCNu32, &fx.major, &fx.minor) != 2) {
+                &out) < 0 ||
+            sscanf(out, " %" SCNu32 ":%" SCNu32, &fx.major, &fx.minor) != 2) {
                 printf("    cannot read the device number of %s\n", DM_NAME);
                 return false;
         }
@@ -94,6 +111,14 @@ static bool fixture(void) {
         fx.ready = true;
         return true;
 }
+
+#define REQUIRE_FIXTURE()                                                                          \
+        do {                                                                                       \
+                if (!fx.ready) {                                                                   \
+                        tv_test_fail(__FILE__, __LINE__, "no fixture");                            \
+                        return;                                                                    \
+                }                                                                                  \
+        } while (0)
 
 /* Does the io.max of PODS have a line for our device? */
 static bool io_max_has_line(void) {
@@ -118,20 +143,84 @@ static void apply(const tv_limits *l) {
                 tv_test_fail(__FILE__, __LINE__, "apply: %d %s", r, err.message);
 }
 
+/* ---- stall monitor ------------------------------------------------------ */
+
+typedef struct {
+        atomic_bool stop;
+        uint64_t stalled_us, max_gap_us;
+        pthread_t thread;
+} stall_monitor;
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void *stall_thread(void *userdata) {
+        stall_monitor *m = userdata;
+        uint64_t prev = now_us();
+
+        while (!atomic_load(&m->stop)) {
+                uint64_t t, gap;
+                usleep(2000);
+                t = now_us();
+                gap = t - prev;
+                prev = t;
+                if (gap > m->max_gap_us)
+                        m->max_gap_us = gap;
+                /* a wake-up 20 ms late means the vCPU was not running */
+                if (gap > 20000)
+                        m->stalled_us += gap - 2000;
+        }
+        return NULL;
+}
+
+static void stall_start(stall_monitor *m) {
+        *m = (stall_monitor){0};
+        if (pthread_create(&m->thread, NULL, stall_thread, m) != 0)
+                m->thread = 0;
+}
+
+static void stall_stop(stall_monitor *m) {
+        atomic_store(&m->stop, true);
+        if (m->thread)
+                pthread_join(m->thread, NULL);
+}
+
+/* Starved enough to explain a miss: the guest lost more than the 5% we
+ * allow, or one stall outlasted the throttle's 100 ms slice. */
+static bool starved(const stall_monitor *m, int runtime_s) {
+        return m->stalled_us > (uint64_t)runtime_s * 1000000u * TOLERANCE ||
+               m->max_gap_us > 100000;
+}
+
+/* A starved guest does less I/O than allowed, never more: only a shortfall
+ * can be the host's fault. */
+static bool excusable(double measured, double limit, bool was_starved) {
+        return was_starved && measured < limit;
+}
+
+/* ---- fio ------------------------------------------------------------------ */
+
 typedef struct {
         double iops, bw_bytes;
         uint64_t total_ios;
+        uint64_t stalled_ms, max_stall_ms;
+        bool starved;
 } fio_result;
 
 /* fio in POD: the shell puts itself into the pod's cgroup.procs, then
- * becomes fio, so every I/O is the pod's. `rw` read/randread/write/randwrite. */
-static int fio(const char *rw, const char *bs, int runtime_s, const char *iops_log,
-               fio_result *ret) {
-        char rw_opt[32], bs_opt[32], runtime[32], log_opt[128];
+ * becomes fio, so every I/O is the pod's. Four psync jobs keep a bio
+ * waiting in the throttle so the kernel's budget, not fio's pace, sets the
+ * rate. `rw`: read, randread, write, randwrite. */
+static int fio(const char *rw, const char *bs, int runtime_s, fio_result *ret) {
+        char rw_opt[32], bs_opt[32], runtime[32];
         _cleanup_free_ char *out = NULL;
         json_error_t jerr;
         const char *dir = strstr(rw, "read") ? "read" : "write";
         const char *argv[24];
+        stall_monitor mon;
         size_t n = 0;
         int r;
 
@@ -150,21 +239,16 @@ static int fio(const char *rw, const char *bs, int runtime_s, const char *iops_l
         argv[n++] = "--ioengine=psync";
         argv[n++] = "--time_based";
         argv[n++] = runtime;
-        argv[n++] = "--randrepeat=0";
-        argv[n++] = "--norandommap";
-        /* Four psync threads keep a bio waiting in the throttle, so a vCPU
-         * that the (TCG, shared) host starves for a moment does not turn
-         * into lost I/O: the kernel's budget, not fio's pace, sets the rate. */
         argv[n++] = "--numjobs=4";
         argv[n++] = "--group_reporting";
+        argv[n++] = "--randrepeat=0";
+        argv[n++] = "--norandommap";
         argv[n++] = "--output-format=json";
-        if (iops_log) {
-                snprintf(log_opt, sizeof(log_opt), "--write_iops_log=%s", iops_log);
-                argv[n++] = log_opt;
-                argv[n++] = "--log_avg_msec=1000";
-        }
         argv[n] = NULL;
+
+        stall_start(&mon);
         r = run(argv, &out);
+        stall_stop(&mon);
         if (r < 0)
                 return r;
 
@@ -180,43 +264,77 @@ static int fio(const char *rw, const char *bs, int runtime_s, const char *iops_l
                 .iops = json_number_value(json_object_get(d, "iops")),
                 .bw_bytes = json_number_value(json_object_get(d, "bw_bytes")),
                 .total_ios = (uint64_t)json_integer_value(json_object_get(d, "total_ios")),
+                .stalled_ms = mon.stalled_us / 1000,
+                .max_stall_ms = mon.max_gap_us / 1000,
+                .starved = starved(&mon, runtime_s),
         };
         json_decref(root);
         return 0;
-}
-
-static double absd(double x) {
-        return x < 0 ? -x : x;
 }
 
 static double error_pct(double measured, double limit) {
         return (measured - limit) / limit * 100.0;
 }
 
-static void record(const char *what, double limit, double measured) {
+static void record(const char *what, double limit, double measured, uint64_t stalled_ms,
+                   int attempt) {
         if (n_rows < ELEMENTSOF(rows)) {
                 snprintf(rows[n_rows].what, sizeof(rows[n_rows].what), "%s", what);
                 rows[n_rows].limit = limit;
                 rows[n_rows].measured = measured;
+                rows[n_rows].stalled_ms = stalled_ms;
+                rows[n_rows].attempt = attempt;
                 n_rows++;
         }
-        printf("    %-28s limit %10.0f  measured %10.1f  error %+6.2f%%\n", what, limit, measured,
-               error_pct(measured, limit));
-        fflush(stdout);
 }
 
-/* `base`: what the device did unthrottled (0: unknown), to tell a limit
- * that did not hold from a guest too starved to reach it. */
-static void check_close(const char *what, double limit, double measured, double base) {
-        record(what, limit, measured);
-        if (absd(measured - limit) > limit * TOLERANCE)
+/* Run fio under the limits already applied and check one figure of it
+ * (IOPS, or MiB/s when `mib`) against `limit`, repeating a starved miss.
+ * Returns the I/Os fio did in all its runs. */
+static uint64_t measure(const char *what, const char *rw, const char *bs, double limit, bool mib,
+                        double base) {
+        fio_result fr = {0};
+        uint64_t ios = 0;
+        double v = 0;
+        int attempt;
+
+        for (attempt = 1; attempt <= ATTEMPTS; attempt++) {
+                if (fio(rw, bs, 4, &fr) < 0) {
+                        tv_test_fail(__FILE__, __LINE__, "%s: fio failed", what);
+                        return ios;
+                }
+                ios += fr.total_ios;
+                v = mib ? fr.bw_bytes / MiB : fr.iops;
+                printf("    %-26s limit %5.0f  measured %7.1f  error %+6.2f%%  guest stalled "
+                       "%" PRIu64 " ms (longest %" PRIu64 " ms)%s\n",
+                       what, limit, v, error_pct(v, limit), fr.stalled_ms, fr.max_stall_ms,
+                       !within(v, limit) && excusable(v, limit, fr.starved) && attempt < ATTEMPTS
+                               ? ": starved, again"
+                               : "");
+                fflush(stdout);
+                if (within(v, limit) || !excusable(v, limit, fr.starved))
+                        break;
+        }
+        if (attempt > ATTEMPTS)
+                attempt = ATTEMPTS;
+        record(what, limit, v, fr.stalled_ms, attempt);
+        if (within(v, limit))
+                return ios;
+        if (excusable(v, limit, fr.starved))
                 tv_test_fail(__FILE__, __LINE__,
-                             "%s: measured %.1f, limit %.0f (more than %.0f%% off)%s", what,
-                             measured, limit, TOLERANCE * 100,
-                             base > 0 && base < limit * 1.5
-                                     ? "; the device did only a little more unthrottled: is the "
-                                       "host too busy for this TCG guest?"
-                                     : "");
+                             "%s: inconclusive, measured %.1f for limit %.0f but the host starved "
+                             "the guest in all %d runs (last: %" PRIu64 " ms stalled); rerun on "
+                             "a quieter host",
+                             what, v, limit, ATTEMPTS, fr.stalled_ms);
+        else
+                tv_test_fail(__FILE__, __LINE__,
+                             "%s: measured %.1f, limit %.0f: more than %.0f%% off%s%s",
+                             what, v, limit, TOLERANCE * 100,
+                             v > limit ? " ABOVE the limit" : " with the guest running freely",
+                             base > 0 && base < limit * 1.5 ? " (but the device did little more "
+                                                              "unthrottled)"
+                                                            : "");
+        return ios;
 }
 
 /* ---- tests, in order ------------------------------------------------------ */
@@ -253,17 +371,15 @@ TEST(test_guest_limits_find_pods_parent_and_enable_io) {
 }
 
 TEST(test_guest_limits_apply_reads_back_what_the_kernel_holds) {
-        tv_limits l = {.read_iops = 100, .write_iops = 200, .read_bps = 4 * MiB, .write_bps = 8 * MiB};
+        tv_limits l = {
+                .read_iops = 100, .write_iops = 200, .read_bps = 4 * MiB, .write_bps = 8 * MiB};
         tv_limits back;
         tv_limits_error err;
         _cleanup_free_ char *want = NULL;
         char text[1024] = "";
         FILE *f;
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         apply(&l);
         CHECK_INT(tv_limits_read(PODS, fx.major, fx.minor, &back, &err), 0);
         CHECK(tv_limits_equal(&l, &back));
@@ -272,7 +388,8 @@ TEST(test_guest_limits_apply_reads_back_what_the_kernel_holds) {
                 text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
                 fclose(f);
         }
-        want = tv_asprintf("%" PRIu32 ":%" PRIu32 " rbps=4194304 wbps=8388608 riops=100 wiops=200\n",
+        want = tv_asprintf("%" PRIu32 ":%" PRIu32
+                           " rbps=4194304 wbps=8388608 riops=100 wiops=200\n",
                            fx.major, fx.minor);
         CHECK(strstr(text, want) != NULL);
         printf("    io.max: %s", text);
@@ -287,14 +404,11 @@ TEST(test_guest_limits_device_unthrottled_baseline) {
         fio_result fr;
         tv_limits_error err;
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         CHECK_INT(tv_limits_clear(PODS, fx.major, fx.minor, &err), 0);
-        CHECK_INT(fio("randread", "4k", 1, NULL, &fr), 0);
+        CHECK_INT(fio("randread", "4k", 1, &fr), 0);
         fx.base_read = fr.iops;
-        CHECK_INT(fio("randwrite", "4k", 1, NULL, &fr), 0);
+        CHECK_INT(fio("randwrite", "4k", 1, &fr), 0);
         fx.base_write = fr.iops;
         printf("    unthrottled: randread 4k %.0f IOPS, randwrite 4k %.0f IOPS\n", fx.base_read,
                fx.base_write);
@@ -302,54 +416,36 @@ TEST(test_guest_limits_device_unthrottled_baseline) {
 }
 
 TEST(test_guest_limits_read_iops_hold_within_5_percent) {
-        fio_result fr;
         tv_io_stat before = {0}, after = {0};
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         CHECK_INT(tv_cgroup_read_io_stat(PODS, fx.major, fx.minor, &before, NULL), 0);
         apply(&(tv_limits){.read_iops = 100});
-        CHECK_INT(fio("randread", "4k", 4, NULL, &fr), 0);
-        check_close("randread 4k riops=100", 100, fr.iops, fx.base_read);
+        uint64_t ios = measure("randread 4k riops=100", "randread", "4k", 100, false, fx.base_read);
         /* the kernel counted the pod's I/O on its parent */
         CHECK_INT(tv_cgroup_read_io_stat(PODS, fx.major, fx.minor, &after, NULL), 0);
-        CHECK(after.rios - before.rios >= fr.total_ios);
+        CHECK(ios > 0 && after.rios - before.rios >= ios);
+        printf("    kubepods io.stat: rios +%" PRIu64 " (fio: %" PRIu64 ")\n",
+               after.rios - before.rios, ios);
 
         apply(&(tv_limits){.read_iops = 500});
-        CHECK_INT(fio("randread", "4k", 4, NULL, &fr), 0);
-        check_close("randread 4k riops=500", 500, fr.iops, fx.base_read);
+        measure("randread 4k riops=500", "randread", "4k", 500, false, fx.base_read);
 }
 
 TEST(test_guest_limits_write_iops_hold_within_5_percent) {
-        fio_result fr;
-
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         apply(&(tv_limits){.write_iops = 100});
-        CHECK_INT(fio("randwrite", "4k", 4, NULL, &fr), 0);
-        check_close("randwrite 4k wiops=100", 100, fr.iops, fx.base_write);
+        measure("randwrite 4k wiops=100", "randwrite", "4k", 100, false, fx.base_write);
         apply(&(tv_limits){.write_iops = 500});
-        CHECK_INT(fio("randwrite", "4k", 4, NULL, &fr), 0);
-        check_close("randwrite 4k wiops=500", 500, fr.iops, fx.base_write);
+        measure("randwrite 4k wiops=500", "randwrite", "4k", 500, false, fx.base_write);
 }
 
 TEST(test_guest_limits_bandwidth_holds_within_5_percent) {
-        fio_result fr;
-
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         apply(&(tv_limits){.read_bps = 4 * MiB});
-        CHECK_INT(fio("read", "1M", 4, NULL, &fr), 0);
-        check_close("read 1M rbps=4Mi (MiB/s)", 4, fr.bw_bytes / MiB, 0);
+        measure("read 1M rbps=4Mi (MiB/s)", "read", "1M", 4, true, 0);
         apply(&(tv_limits){.write_bps = 4 * MiB});
-        CHECK_INT(fio("write", "1M", 4, NULL, &fr), 0);
-        check_close("write 1M wbps=4Mi (MiB/s)", 4, fr.bw_bytes / MiB, 0);
+        measure("write 1M wbps=4Mi (MiB/s)", "write", "1M", 4, true, 0);
 }
 
 typedef struct {
@@ -359,96 +455,106 @@ typedef struct {
 
 static void *fio_thread(void *userdata) {
         fio_job *j = userdata;
-        j->r = fio("randread", "4k", 8, "/tmp/tv-limits-live", &j->fr);
+        j->r = fio("randread", "4k", 10, &j->fr);
         return NULL;
 }
 
-static bool pod_has_procs(void) {
-        char buf[64] = "";
-        FILE *f = fopen(POD "/cgroup.procs", "re");
-        size_t n = 0;
-        if (f) {
-                n = fread(buf, 1, sizeof(buf) - 1, f);
-                fclose(f);
+static uint64_t kubepods_rios(void) {
+        tv_io_stat st = {0};
+        (void)tv_cgroup_read_io_stat(PODS, fx.major, fx.minor, &st, NULL);
+        return st.rios;
+}
+
+#define LIVE_SECONDS 7
+#define LIVE_CHANGE_AT 3 /* seconds 0..2 at 500, 3..6 at 100 */
+
+/* One live run: 500 IOPS, changed to 100 at a second's boundary while fio
+ * keeps reading. The seconds are the kernel's own count (kubepods io.stat,
+ * the pod's reads) from the pod's first I/O on, so they are aligned with
+ * the change whatever fio's start-up took. Second 0 is not judged (the
+ * throttle lets its first slice through at once). Returns true when
+ * seconds 1-2 are at 500 and every second from the change on at 100. */
+static bool live_run(double rate[LIVE_SECONDS], uint64_t *ret_stalled_ms, bool *ret_starved,
+                     char *why, size_t why_size) {
+        fio_job job = {0};
+        stall_monitor mon;
+        pthread_t t;
+        uint64_t t0, rios0, prev_us, prev_rios;
+        bool ok = true;
+
+        apply(&(tv_limits){.read_iops = 500});
+        rios0 = kubepods_rios();
+        if (pthread_create(&t, NULL, fio_thread, &job) != 0) {
+                snprintf(why, why_size, "pthread_create failed");
+                return false;
         }
-        return n > 0;
+        t0 = tv_now_ms();
+        while (kubepods_rios() == rios0 && tv_now_ms() - t0 < 60000)
+                usleep(5000);
+        stall_start(&mon);
+        prev_us = now_us();
+        prev_rios = kubepods_rios();
+        for (int k = 0; k < LIVE_SECONDS; k++) {
+                uint64_t t1, r1;
+                if (k == LIVE_CHANGE_AT)
+                        apply(&(tv_limits){.read_iops = 100});
+                usleep(1000 * 1000 - (uint32_t)((now_us() - prev_us) % 1000000));
+                t1 = now_us();
+                r1 = kubepods_rios();
+                rate[k] = (double)(r1 - prev_rios) * 1e6 / (double)(t1 - prev_us);
+                prev_us = t1;
+                prev_rios = r1;
+        }
+        stall_stop(&mon);
+        pthread_join(t, NULL);
+        *ret_stalled_ms = mon.stalled_us / 1000;
+        *ret_starved = starved(&mon, LIVE_SECONDS);
+        if (job.r < 0) {
+                snprintf(why, why_size, "fio failed");
+                return false;
+        }
+
+        printf("    per second (io.stat), 500 until second %d, then 100:", LIVE_CHANGE_AT);
+        for (int k = 0; k < LIVE_SECONDS; k++)
+                printf(" %.0f", rate[k]);
+        printf("  (guest stalled %" PRIu64 " ms)\n", *ret_stalled_ms);
+        fflush(stdout);
+        for (int k = 1; k < LIVE_SECONDS && ok; k++) {
+                double want = k < LIVE_CHANGE_AT ? 500 : 100;
+                if (!within(rate[k], want)) {
+                        snprintf(why, why_size, "second %d: %.0f IOPS, limit %.0f%s", k, rate[k],
+                                 want, k == LIVE_CHANGE_AT ? " (the first after the change)" : "");
+                        /* a shortfall may be the host's; an excess is not */
+                        if (rate[k] > want)
+                                *ret_starved = false;
+                        ok = false;
+                }
+        }
+        return ok;
 }
 
 TEST(test_guest_limits_change_live_is_followed_within_a_second) {
-        fio_job job = {0};
-        pthread_t t;
-        double samples[32];
-        uint64_t times[32];
-        size_t n = 0, i = 0;
-        FILE *f;
-        uint64_t t0, t_change;
+        double rate[LIVE_SECONDS] = {0};
+        uint64_t stalled = 0;
+        char why[160] = "";
+        bool ok = false, was_starved = false;
+        int runs = 0;
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
+        REQUIRE_FIXTURE();
+        /* a run is ~10 s: at most two */
+        while (!ok && runs < 2) {
+                runs++;
+                ok = live_run(rate, &stalled, &was_starved, why, sizeof(why));
+                if (ok || !was_starved)
+                        break;
+                if (runs < 2)
+                        printf("    %s, guest starved: again\n", why);
         }
-        apply(&(tv_limits){.read_iops = 500});
-        CHECK_INT(pthread_create(&t, NULL, fio_thread, &job), 0);
-        /* fio is in the pod once the shell wrote itself into cgroup.procs */
-        t0 = tv_now_ms();
-        while (!pod_has_procs() && tv_now_ms() - t0 < 30000)
-                usleep(10000);
-        t0 = tv_now_ms();
-        usleep(4200 * 1000);
-        apply(&(tv_limits){.read_iops = 100});
-        t_change = tv_now_ms() - t0;
-        pthread_join(t, NULL);
-        CHECK_INT(job.r, 0);
-
-        /* one log per fio job: sum them second by second */
-        for (int j = 1; j <= 4; j++) {
-                char path[64], line[256];
-                size_t m = 0;
-
-                snprintf(path, sizeof(path), "/tmp/tv-limits-live_iops.%d.log", j);
-                f = fopen(path, "re");
-                if (!f) {
-                        tv_test_fail(__FILE__, __LINE__, "no fio log %s", path);
-                        return;
-                }
-                while (m < ELEMENTSOF(samples) && fgets(line, sizeof(line), f)) {
-                        unsigned long long ms, v;
-                        if (sscanf(line, "%llu, %llu,", &ms, &v) != 2)
-                                continue;
-                        if (j == 1) {
-                                times[m] = ms;
-                                samples[m] = 0;
-                        }
-                        samples[m++] += (double)v;
-                }
-                fclose(f);
-                (void)unlink(path);
-                n = j == 1 ? m : (m < n ? m : n);
-        }
-        printf("    changed 500 -> 100 about %" PRIu64 " ms after fio entered the pod; per second:",
-               t_change);
-        for (size_t k = 0; k < n; k++)
-                printf(" %.0f@%" PRIu64 "ms", samples[k], times[k]);
-        printf("\n");
-
-        /* 500s, at most one second that straddles the change, then 100s.
-         * Not judged: the first second (fio's start, and the throttle lets
-         * its first slice through at once) and a last partial second. */
-        if (n > 0 && times[n - 1] % 1000 > 50 && times[n - 1] % 1000 < 950)
-                n--;
-        i = 1;
-        while (i < n && absd(samples[i] - 500) <= 500 * TOLERANCE)
-                i++;
-        CHECK(i >= 3); /* seconds 2 and 3 at 500 */
-        if (i < n && absd(samples[i] - 100) > 100 * TOLERANCE)
-                i++; /* the second in which the change happened */
-        CHECK(n - i >= 2);
-        if (i < n)
-                record("live 500->100, next second", 100, samples[i]);
-        for (size_t k = i; k < n; k++)
-                if (absd(samples[k] - 100) > 100 * TOLERANCE)
-                        tv_test_fail(__FILE__, __LINE__, "second %zu after the change: %.0f IOPS",
-                                     k, samples[k]);
+        record("live 500->100, 1st second after", 100, rate[LIVE_CHANGE_AT], stalled, runs);
+        record("live 500->100, 2nd second after", 100, rate[LIVE_CHANGE_AT + 1], stalled, runs);
+        if (!ok)
+                tv_test_fail(__FILE__, __LINE__, "%s%s", why,
+                             was_starved ? " (inconclusive: the host starved the guest)" : "");
 }
 
 TEST(test_guest_limits_clear_leaves_no_line_and_lifts_the_cap) {
@@ -456,10 +562,7 @@ TEST(test_guest_limits_clear_leaves_no_line_and_lifts_the_cap) {
         tv_limits_error err;
         fio_result fr;
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         CHECK(io_max_has_line());
         CHECK_INT(tv_limits_clear(PODS, fx.major, fx.minor, &err), 0);
         CHECK(!io_max_has_line());
@@ -467,8 +570,9 @@ TEST(test_guest_limits_clear_leaves_no_line_and_lifts_the_cap) {
         CHECK(tv_limits_is_unlimited(&back));
         CHECK_INT(tv_limits_clear(PODS, fx.major, fx.minor, &err), 0); /* again: idempotent */
 
-        CHECK_INT(fio("randread", "4k", 2, NULL, &fr), 0);
-        printf("    after clear: randread 4k %.0f IOPS (last cap 100; unthrottled at the start %.0f)\n",
+        CHECK_INT(fio("randread", "4k", 2, &fr), 0);
+        printf("    after clear: randread 4k %.0f IOPS (last cap 100; unthrottled at the "
+               "start %.0f)\n",
                fr.iops, fx.base_read);
         CHECK(fr.iops > 5 * 100);
 }
@@ -476,10 +580,7 @@ TEST(test_guest_limits_clear_leaves_no_line_and_lifts_the_cap) {
 TEST(test_guest_limits_removed_device_takes_its_line_and_clear_is_ok) {
         tv_limits_error err;
 
-        if (!fx.ready) {
-                tv_test_fail(__FILE__, __LINE__, "no fixture");
-                return;
-        }
+        REQUIRE_FIXTURE();
         apply(&(tv_limits){.read_iops = 100});
         CHECK(io_max_has_line());
         CHECK_INT(run((const char *const[]){"dmsetup", "remove", DM_NAME, NULL}, NULL), 0);
@@ -487,9 +588,11 @@ TEST(test_guest_limits_removed_device_takes_its_line_and_clear_is_ok) {
         CHECK(!io_max_has_line());
         CHECK_INT(tv_limits_clear(PODS, fx.major, fx.minor, &err), 0);
 
-        printf("    accuracy (fio in pod1, limit on kubepods, %s):\n", DM_PATH);
-        printf("    %-28s %10s %10s %8s\n", "run", "limit", "measured", "error");
+        printf("    accuracy (fio in pod1, 4 psync jobs, limit on kubepods, %s):\n", DM_PATH);
+        printf("    %-28s %7s %9s %8s %12s %7s\n", "run", "limit", "measured", "error",
+               "stalled ms", "run #");
         for (size_t k = 0; k < n_rows; k++)
-                printf("    %-28s %10.0f %10.1f %+7.2f%%\n", rows[k].what, rows[k].limit,
-                       rows[k].measured, error_pct(rows[k].measured, rows[k].limit));
+                printf("    %-28s %7.0f %9.1f %+7.2f%% %12" PRIu64 " %7d\n", rows[k].what,
+                       rows[k].limit, rows[k].measured, error_pct(rows[k].measured, rows[k].limit),
+                       rows[k].stalled_ms, rows[k].attempt);
 }

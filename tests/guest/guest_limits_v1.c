@@ -1,6 +1,7 @@
-/* The cgroup v1 fallback against the real kernel (root, in the QEMU guest).
- * The device is a 64 MiB dm "zero" target. The guest boots with cgroup2 owning the io controller; this test gives it
- * back (`-io` in the v2 root's subtree_control) and mounts a v1 blkio
+/* The cgroup v1 fallback against the real kernel (root, in the QEMU guest),
+ * on a 64 MiB dm "zero" device. The guest boots with cgroup2 owning the io
+ * controller; this test takes it away (`-io` in the v2 root's
+ * subtree_control) and mounts a v1 blkio
  * hierarchy, which makes the guest look like a hybrid host: a v2 mount
  * without io plus v1 blkio. It shows what the v1 fallback can and cannot
  * do: the four blkio.throttle files are written, read back and cleared as
@@ -9,16 +10,19 @@
  * is not hierarchical; so discovery refuses such a host. On exit the guest
  * is put back as it was (+io on v2) for the tests that follow.
  *
- * Run: tests/vm/run-in-guest -- tests/guest/run BUILD_DIR limits */
+ * Run: tests/vm/run-in-guest -- tests/guest/run BUILD_DIR guest_limits */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "thinvault/limits.h"
@@ -101,7 +105,8 @@ static bool fixture(void) {
          * driver's per-cgroup workers would pin the v1 cgroups that did I/O
          * (for up to a minute), and io could not move back to v2. */
         table = tv_asprintf("0 %d zero", DEV_SIZE / 512);
-        if (run((const char *const[]){"dmsetup", "create", DM_NAME, "--table", table, NULL}, NULL) < 0)
+        if (run((const char *const[]){"dmsetup", "create", DM_NAME, "--table", table, NULL},
+                NULL) < 0)
                 return false;
         fx.device_up = true;
         free(out);
@@ -176,18 +181,60 @@ TEST(test_guest_limits_v1_hybrid_host_is_refused_by_discovery) {
         (void)rmdir(V2_ROOT "/tv-limits-v1-probe");
 }
 
-/* fio randread 4k with its processes in `cgroup` (v1 cgroup.procs). */
-static double fio_randread_iops(const char *procs) {
+/* How long the guest's vCPUs were away during a run (see guest_limits.c:
+ * a TCG guest on a busy host loses throttle budget it cannot use). */
+typedef struct {
+        atomic_bool stop;
+        uint64_t stalled_us, max_gap_us;
+        pthread_t thread;
+} stall_monitor;
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void *stall_thread(void *userdata) {
+        stall_monitor *m = userdata;
+        uint64_t prev = now_us();
+
+        while (!atomic_load(&m->stop)) {
+                uint64_t t, gap;
+                usleep(2000);
+                t = now_us();
+                gap = t - prev;
+                prev = t;
+                if (gap > m->max_gap_us)
+                        m->max_gap_us = gap;
+                if (gap > 20000)
+                        m->stalled_us += gap - 2000;
+        }
+        return NULL;
+}
+
+/* fio randread 4k, 3 s, with its processes in `procs` (v1 cgroup.procs).
+ * *ret_starved: the guest lost more than 5% of the run or one stall
+ * outlasted the throttle's 100 ms slice. */
+static double fio_randread_iops(const char *procs, bool *ret_starved, uint64_t *ret_stalled_ms) {
         _cleanup_free_ char *out = NULL;
         json_error_t jerr;
         double iops = -1;
+        stall_monitor mon = {0};
         const char *argv[] = {"sh", "-c", "echo $$ > \"$0\" && exec fio \"$@\"",
                               procs, "--name=limits", "--filename=" DM_PATH,
                               "--rw=randread", "--bs=4k", "--direct=1", "--ioengine=psync",
                               "--time_based", "--runtime=3", "--numjobs=4", "--group_reporting",
                               "--randrepeat=0", "--norandommap", "--output-format=json", NULL};
+        bool mon_up = pthread_create(&mon.thread, NULL, stall_thread, &mon) == 0;
+        int r = run(argv, &out);
 
-        if (run(argv, &out) < 0)
+        atomic_store(&mon.stop, true);
+        if (mon_up)
+                pthread_join(mon.thread, NULL);
+        *ret_starved = mon.stalled_us > 3 * 1000000u / 20 || mon.max_gap_us > 100000;
+        *ret_stalled_ms = mon.stalled_us / 1000;
+        if (r < 0)
                 return -1;
         json_t *root = json_loads(out, 0, &jerr);
         json_t *rd = json_object_get(json_array_get(json_object_get(root, "jobs"), 0), "read");
@@ -218,11 +265,25 @@ TEST(test_guest_limits_v1_rule_caps_its_own_cgroup_only_and_clear_removes_it) {
         snprintf(want, sizeof(want), "%" PRIu32 ":%" PRIu32 " 100\n", fx.major, fx.minor);
         CHECK_STR(text, want);
 
-        double own = fio_randread_iops(PODS "/cgroup.procs");
-        printf("    v1 riops=100 on kubepods, fio in kubepods itself: %.1f IOPS (error %+.2f%%)\n",
-               own, (own - 100) / 100 * 100);
-        CHECK(own >= 95 && own <= 105);
-        double child = fio_randread_iops(POD "/cgroup.procs");
+        double own = -1;
+        bool starved = false;
+        uint64_t stalled = 0;
+        for (int attempt = 1; attempt <= 2; attempt++) {
+                own = fio_randread_iops(PODS "/cgroup.procs", &starved, &stalled);
+                printf("    v1 riops=100 on kubepods, fio in kubepods itself: %.1f IOPS (error "
+                       "%+.2f%%, guest stalled %" PRIu64 " ms)\n",
+                       own, (own - 100) / 100 * 100, stalled);
+                /* a starved guest does less, never more: only a shortfall is
+                 * worth another run */
+                if ((own >= 95 && own <= 105) || !starved || own > 105)
+                        break;
+        }
+        if (!(own >= 95 && own <= 105))
+                tv_test_fail(__FILE__, __LINE__, "v1 cap on its own cgroup: %.1f IOPS for 100%s",
+                             own,
+                             starved && own < 95 ? " (inconclusive: the host starved the guest)"
+                                                 : "");
+        double child = fio_randread_iops(POD "/cgroup.procs", &starved, &stalled);
         printf("    v1 riops=100 on kubepods, fio in kubepods/pod1: %.1f IOPS (not capped: v1 "
                "throttling is flat)\n",
                child);

@@ -18,6 +18,7 @@ pool_create() {
 pool_remove() {
         local vg=$1
         lvm_ vgremove -q -f "$vg" >/dev/null 2>&1
-        [ -f "/tmp/$vg.loop" ] && losetup -d "$(cat "/tmp/$vg.loop")" 2>/dev/null
+        local dev
+        for dev in $(losetup -j "/tmp/$vg.img" -O NAME -n 2>/dev/null); do losetup -d "$dev" 2>/dev/null; done
         rm -f "/tmp/$vg.img" "/tmp/$vg.loop"
 }

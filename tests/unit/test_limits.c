@@ -33,7 +33,8 @@ static void check_rejected(const char *key, const char *value, const char *why) 
         memset(&spec, 0xaa, sizeof(spec));
         int r = tv_limits_spec_from_params(keys, values, 1, &spec, &err);
         if (r != -EINVAL || !strstr(err.message, key) || (why && !strstr(err.message, why)))
-                tv_test_fail(__FILE__, __LINE__, "%s=\"%s\": r=%d message \"%s\", wanted -EINVAL and \"%s\"",
+                tv_test_fail(__FILE__, __LINE__,
+                             "%s=\"%s\": r=%d message \"%s\", wanted -EINVAL and \"%s\"",
                              key, value ? value : "(null)", r, err.message, why ? why : "");
         /* ret_ written only on success */
         unsigned char *b = (unsigned char *)&spec;
@@ -226,7 +227,8 @@ TEST(test_limits_params_floor_above_ceiling_is_einval) {
 TEST(test_limits_params_error_message_quotes_the_value_safely) {
         tv_limits_spec s;
         tv_limits_error err;
-        CHECK_INT(PARSE(&s, &err, "readIOPS", "12\"\n\x01zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"),
+        CHECK_INT(PARSE(&s, &err, "readIOPS",
+                        "12\"\n\x01zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"),
                   -EINVAL);
         CHECK(strstr(err.message, "parameter readIOPS=\"12???zzz") != NULL);
         CHECK(strstr(err.message, "...\"") != NULL);
@@ -436,7 +438,9 @@ TEST(test_limits_spec_string_fits_lvm_tag_unescaped) {
         int n = tv_limits_spec_to_string(&s, buf);
         CHECK_INT(n, 242);
         for (const char *p = buf; *p; p++)
-                CHECK(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/:", *p));
+                CHECK(strchr("abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/:",
+                             *p));
         CHECK_INT(tv_limits_spec_from_string(buf, &back, NULL), 0);
         CHECK(memcmp(&s, &back, sizeof(s)) == 0);
 
