@@ -196,10 +196,10 @@ TAGS=$(lvm_ lvs --noheadings -o lv_tags "$VG/${WARM_ID#*:}" | tr -d ' ')
 echo "driver's tags on a volume: $TAGS"
 # tag_args NAME: --addtag arguments for a bare LV standing for volume NAME.
 tag_args() {
-        local t
+        local tags tag
         TAG_ARGS=()
-        IFS=, read -ra t <<<"${TAGS//warm-0/$1}"
-        for t in "${t[@]}"; do TAG_ARGS+=(--addtag "$t"); done
+        IFS=, read -ra tags <<<"${TAGS//warm-0/$1}"
+        for tag in "${tags[@]}"; do TAG_ARGS+=(--addtag "$tag"); done
 }
 tag_args warm-1
 timed warmup lvm_ lvcreate -q --yes --type thin -V 64m --thinpool $POOL -n tv-warm-1 "${TAG_ARGS[@]}" $VG >/dev/null
@@ -327,6 +327,15 @@ row "CreateVolume  (server side, plugin log)" $D/srv.CreateVolume $D/us.bare_cre
 row "DeleteVolume  (server side, plugin log)" $D/srv.DeleteVolume $D/us.bare_delete
 row "GetPluginInfo (CLI floor, from phase 1)" $D/us.ctl_info
 row "GetPluginInfo (server side)" $D/srv.GetPluginInfo
+read -r f50 _ _ <<<"$(stats $D/us.ctl_info)"
+for op in create delete; do
+        read -r w50 _ _ <<<"$(stats $D/us.drv_$op)"
+        read -r b50 _ _ <<<"$(stats $D/us.bare_$op)"
+        read -r s50 _ _ <<<"$(stats $D/srv.${op^}Volume)"
+        awk -v op="${op^}Volume" -v w="$w50" -v f="$f50" -v b="$b50" -v s="$s50" 'BEGIN {
+                if (w == "-" || f == "-" || b == "-") exit
+                printf "%s: wall p50 %.1f - CLI floor p50 %.1f = %.1f ms (server side p50 %s), %+.1f ms over bare lvm2\n", op, w, f, w - f, s, w - f - b }'
+done
 echo
 echo "== at $NLIST volumes (ms; $CALLS calls each)"
 header "operation"

@@ -154,6 +154,8 @@ static void audit_volume(const tv_meter_report *rep, const tv_meter_volume *v, f
                     rep->pool.vg, v->name);
                 return;
         }
+        if (v->usage_errno == 0 && v->thin_failed)
+                add(f, v->name, "thin-failed", "the thin device fails all I/O (see the pool's health)");
         audit_encryption(v, f);
         audit_limits(rep, v, f);
 }

@@ -155,8 +155,11 @@ static int inspect_text(const tv_meter_report *rep, const tv_meter_volume *v, co
                 printf("LUKS        LUKS%d without a thinvault token (not ours)\n", v->luks.luks_version);
         else if (v->luks.kind == TV_LUKS_KIND_OTHER)
                 printf("LUKS        none: the LV holds %s, unencrypted\n", v->luks.type);
+        else if (v->usage_errno == 0 && v->allocated_bytes)
+                printf("LUKS        none: no known signature, but %s of it is written\n",
+                       admin_bytes(v->allocated_bytes, a, sizeof(a)));
         else
-                printf("LUKS        none: no signature on the LV (not formatted yet)\n");
+                printf("LUKS        none: nothing written yet (formatted when first staged)\n");
 
         printf("Limits      spec %s\n", v->limits_tag ? v->limits_tag : "(none)");
         if (v->limits_errno < 0)

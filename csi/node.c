@@ -213,17 +213,14 @@ int node_publish_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *rep
         if (mount(cap.block ? v.mapper_path : staging, at, NULL, MS_BIND, NULL) < 0)
                 return reply_errno(reply, -errno, "bind volume %s at %s: %s", v.lv_name, target, strerror(errno));
         undo.mount_point = target;
-        if (flags) {
-                /* A bind takes the source mount's flags; set ours on it. The
-                 * new descriptor is the bind's root, not the directory below. */
-                mfd = open(target, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (mfd < 0)
-                        return reply_errno(reply, -errno, "reopen %s: %s", target, strerror(errno));
-                snprintf(at, sizeof(at), "/proc/self/fd/%d", mfd);
-                if (mount(NULL, at, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
-                        return reply_errno(reply, -errno, "remount %s with the requested flags: %s", target,
-                                           strerror(errno));
-        }
+        /* A bind takes the source mount's flags; set exactly ours on it. The
+         * new descriptor is the bind's root, not the directory below. */
+        mfd = open(target, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (mfd < 0)
+                return reply_errno(reply, -errno, "reopen %s: %s", target, strerror(errno));
+        snprintf(at, sizeof(at), "/proc/self/fd/%d", mfd);
+        if (mount(NULL, at, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+                return reply_errno(reply, -errno, "remount %s with the requested flags: %s", target, strerror(errno));
         undo.mount_point = NULL;
         undo.created = NULL;
         log_info("volume published", "volume=%s mode=%s readonly=%d", v.lv_name, cap.block ? "block" : "mount", ro);
