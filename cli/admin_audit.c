@@ -57,7 +57,7 @@ static void add(findings *f, const char *volume, const char *check, const char *
 static void audit_pool(const tv_meter_report *rep, findings *f) {
         const tv_pool_status *s = &rep->pool.status;
 
-        if (!s->healthy)
+        if (rep->pool.status_valid && !s->healthy)
                 add(f, NULL, "pool-health", "thin pool %s/%s is not healthy:%s%s%s%s", rep->pool.vg, rep->pool.thin_pool,
                     s->failed ? " failed (all I/O errors)" : "", s->needs_check ? " needs_check (run lvconvert --repair)" : "",
                     s->read_only ? " read-only metadata" : "", s->out_of_data_space ? " out of data space" : "");
@@ -177,7 +177,7 @@ int cli_cmd_audit(const cli_globals *g, int argc, char **argv) {
         r = admin_parse(&cmd, argc, argv, &o);
         if (r >= 0)
                 return r;
-        r = admin_collect(&o, o.vg, NULL, TV_METER_PROBE_LUKS, &rep);
+        r = admin_collect(&o, o.vg, NULL, TV_METER_PROBE_LUKS | TV_METER_POOL_STATUS, &rep);
         if (r != 0)
                 return r;
         audit_pool(rep, &f);

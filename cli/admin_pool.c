@@ -211,7 +211,7 @@ int cli_cmd_pool(const cli_globals *g, int argc, char **argv) {
                 return r;
         if (o.config && thresholds_load(o.config, &th) < 0)
                 return CLI_USAGE;
-        r = admin_collect(&o, o.vg, NULL, 0, &rep);
+        r = admin_collect(&o, o.vg, NULL, TV_METER_POOL_STATUS, &rep);
         if (r != 0)
                 return r;
         return o.output == ADMIN_OUT_JSON ? pool_json(rep, o.config ? &th : NULL)

@@ -323,17 +323,32 @@ int tv_meter_collect(tv_pool *p, const tv_meter_options *opts, tv_meter_report *
         if (!rep->pool.vg || !rep->pool.thin_pool)
                 return -ENOMEM;
 
-        r = tv_pool_get_status(p, &rep->pool.status, err);
-        if (r < 0)
-                return r;
-        if (rep->pool.status.data_total_bytes > 0)
-                rep->pool.overprovision_ratio =
-                        (double)rep->pool.status.thin_virtual_bytes / (double)rep->pool.status.data_total_bytes;
+        if (c.opts->flags & TV_METER_POOL_STATUS) {
+                r = tv_pool_get_status(p, &rep->pool.status, err);
+                if (r < 0)
+                        return r;
+                rep->pool.status_valid = true;
+                if (rep->pool.status.data_total_bytes > 0)
+                        rep->pool.overprovision_ratio = (double)rep->pool.status.thin_virtual_bytes /
+                                                        (double)rep->pool.status.data_total_bytes;
+        }
 
         r = tv_pool_list_lvs(p, &list, err);
         if (r < 0)
                 return r;
         n = tv_lv_list_size(list);
+        if (!rep->pool.status_valid) {
+                tv_vg_info vi;
+                if (tv_lv_list_vg_info(list, &vi) == 0) {
+                        rep->pool.status.extent_bytes = vi.extent_bytes;
+                        rep->pool.status.vg_size_bytes = vi.size_bytes;
+                        rep->pool.status.vg_free_bytes = vi.free_bytes;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        rep->pool.status.thin_virtual_bytes += tv_lv_size(tv_lv_list_get(list, i));
+                        rep->pool.status.n_thin++;
+                }
+        }
         rep->volumes = calloc(n ? n : 1, sizeof(*rep->volumes));
         if (!rep->volumes)
                 return -ENOMEM;

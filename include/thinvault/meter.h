@@ -2,8 +2,9 @@
  * a pool, as plain C structs.
  *
  * One collection (tv_meter_collect()) costs a fixed number of lvm2
- * processes, whatever the number of volumes N: the pool status (one lvs)
- * and the volume listing (one lvs, tv_pool_list_lvs()). Everything per
+ * processes, whatever the number of volumes N: the volume listing (one
+ * lvs, tv_pool_list_lvs()) and, when asked for (TV_METER_POOL_STATUS), the
+ * pool status (one more lvs, tv_pool_get_status()). Everything per
  * volume is read from the kernel without a process:
  *   - thin mapped bytes               libdevmapper thin status (tv_lv_get_usage())
  *   - staged or not                   stat /dev/mapper/tvc-<lv>
@@ -254,6 +255,10 @@ void tv_meter_tenants_free(tv_meter_tenant *t, size_t n);
 typedef enum tv_meter_flags {
         /* Probe every active LV's LUKS header and token (tv_luks_probe()). */
         TV_METER_PROBE_LUKS = 1u << 0,
+        /* Read the pool's kernel status (data/metadata use, health): one
+         * more lvm2 process. Without it only the numbers the listing gives
+         * are filled (see tv_meter_pool). */
+        TV_METER_POOL_STATUS = 1u << 1,
 } tv_meter_flags;
 
 typedef struct tv_meter_options {
@@ -268,9 +273,13 @@ typedef struct tv_meter_options {
 
 typedef struct tv_meter_pool {
         char *vg, *thin_pool;
+        /* With TV_METER_POOL_STATUS all of it (status_valid); without, only
+         * thin_virtual_bytes, n_thin and the VG numbers, from the listing. */
+        bool status_valid;
         tv_pool_status status;
         /* thin_virtual_bytes / data_total_bytes (snapshots included, as the
-         * pool guard counts it); 0 when the pool has no data space. */
+         * pool guard counts it); 0 when the pool has no data space or the
+         * status was not read. */
         double overprovision_ratio;
         uint32_t n_volumes, n_snapshots;
         uint32_t n_foreign; /* thin LVs of the pool without any tv. tag */
