@@ -88,8 +88,10 @@ fio_in() { # fio_in TENANT: fio from a process inside the tenant's pod cgroup
                 --time_based --runtime=4 --output-format=json" | jget jobs.0.read.iops
 }
 fio_in team-a >"$W/iops.a" &
+pid_a=$!
 fio_in team-b >"$W/iops.b" &
-wait
+pid_b=$!
+wait $pid_a $pid_b # not a bare wait: the plugin is a background job too
 printf '%-8s %8s %10s\n' tenant budget measured
 for t in team-a team-b; do
         printf '%-8s %8s %10.0f\n' $t "${BUDGET[$t]}" "$(cat "$W/iops.${t#team-}")"
@@ -112,7 +114,6 @@ fi
 say "team-b deletes its volume: unstaged, crypto-erased (keyslots and header destroyed), removed"
 unstage team-b "${VOL[team-b]}"
 lv_b=${VOL[team-b]#*:}
-dev_b=$(lvs --config 'devices{obtain_device_list_from_udev=0}' --noheadings -o lv_kernel_major,lv_kernel_minor "$VG/$lv_b" | awk '{print $1":"$2}')
 run ctl csi Controller.DeleteVolume --json "{\"volumeId\":\"${VOL[team-b]}\"}"
 echo "LV gone: $(lvs --config 'devices{obtain_device_list_from_udev=0}' "$VG/$lv_b" >/dev/null 2>&1 && echo no || echo yes)"
 grep -E 'volume deleted|erase' "$W/csi.log" | tail -3
