@@ -106,7 +106,7 @@ for t in team-a team-b; do
 b=u.get("BYTES",{}); print("%s: %s of %s bytes used" % (sys.argv[1], b.get("used","0"), b.get("total","?")))' "$t"
 done
 if "$CTL" usage --help >/dev/null 2>&1; then
-        run "$CTL" --vg $VG --thin-pool pool usage
+        run "$CTL" usage --vg $VG --thin-pool pool
 else
         run lvs --config 'devices{obtain_device_list_from_udev=0}' -o lv_name,lv_size,data_percent,lv_tags $VG
 fi
