@@ -45,8 +45,9 @@ luks() {
         printf '{"type":"thinvault","keyslots":[],"tenant":"%s","key_fingerprint":"%s","version":1}' \
                 "$tenant" "$(fingerprint "$D/key-$tenant")" | cryptsetup token import "$dev"
 }
-# stage LV TENANT: open as tvc-LV, as NodeStageVolume does
-stage() { cryptsetup open --allow-discards --key-file "$D/key-$2" "/dev/$VG/$1" "tvc-$1"; }
+# stage LV TENANT: open as tvc-LV, as NodeStageVolume does (the volume key
+# in the dm table, not the kernel keyring: tv_luks_open() does the same)
+stage() { cryptsetup open --allow-discards --disable-keyring --key-file "$D/key-$2" "/dev/$VG/$1" "tvc-$1"; }
 jcount() { $JQ -r "$1" <<<"$2"; }
 # json NAME ARGS...: `thinvaultctl ARGS -o json`, kept as $D/json/NAME.json
 json() {
@@ -362,7 +363,13 @@ test_admin_reads_a_volume_the_plugin_created_and_staged() {
         [ "$($JQ -r '.volumes[0] | [.tenant, .encrypted, .staged, .limits.inForce.readIOPS, .mounts[0]] | join(" ")' <<<"$out")" = \
                 "team-p true true 250 $stg" ] || t_fail "the plugin's volume: $out"
         out=$(adm audit --vg $V) || t_fail "audit of the plugin's pool: $out"
-        adm inspect --vg $V "$id" | grep -q "thinvault token: tenant team-p" || t_fail "inspect by id"
+        local key
+        key=$(dmsetup table --showkeys tvc-${id#*:} | awk '{print $5}')
+        [ ${#key} -ge 64 ] || t_fail "the plugin's mapping has no key in its table: $key"
+        out=$(adm inspect --vg $V "$id") || t_fail "inspect by id"
+        grep -q "thinvault token: tenant team-p" <<<"$out" && grep -q " crypt aes-xts-plain64 <redacted> " <<<"$out" ||
+                t_fail "inspect of the plugin's volume: $out"
+        grep -qi "${key:0:16}" <<<"$out" && t_fail "the volume key of the plugin's volume is printed"
         umount $stg
         echo "$(devnum tvc-${id#*:}) riops=max wiops=max" >$CG/io.max
         cryptsetup close tvc-${id#*:}
