@@ -329,7 +329,7 @@ test_inspect_shows_token_limits_mounts_and_tables_but_never_the_key() {
         grep -q "spec v1/ri:300/wi:300" <<<"$out" && grep -q "resolved riops=300 wiops=300 rbps=max wbps=max" <<<"$out" &&
                 grep -q "in force riops=300 wiops=300 rbps=max wbps=max ($CG/io.max)" <<<"$out" || t_fail "limits: $out"
         grep -q "^Mounts      $STG\$" <<<"$out" && grep -q "^            $POD\$" <<<"$out" || t_fail "mounts: $out"
-        grep -q "^Tags        tv.kind=volume" <<<"$out" && grep -q "tv.pvc=team-a/claim-$A1" <<<"$out" || t_fail "tags: $out"
+        grep -q "^Tags        tv\." <<<"$out" && grep -qE "^ *(Tags *)?tv.kind=volume$" <<<"$out" && grep -q "tv.pvc=team-a/claim-$A1" <<<"$out" || t_fail "tags: $out"
         [ "$($JQ -r .dmTables.crypt <<<"$j" | awk '{print $5}')" = "<redacted>" ] || t_fail "json crypt table: $j"
         [ "$($JQ -r .tags.tenant <<<"$j")" = team-a ] && [ "$($JQ -r .mappingOnLv <<<"$j")" = true ] || t_fail "json"
         # not staged: no crypt table, the thin one still
