@@ -20,6 +20,13 @@
 #define LUKS_PBKDF_ITERATIONS 1000
 #define LUKS_WIPE_BLOCK (1024 * 1024)
 #define LUKS_LOCK_TIMEOUT_MS 30000
+/* LUKS2 header: two 16 KiB JSON metadata copies and a keyslot area that
+ * holds three 512-bit PBKDF2 keyslots (252 KiB each with 4000 AF stripes),
+ * enough for a rotation (new slot added before the old one goes). Together
+ * 1 MiB, so data starts at 1 MiB instead of libcryptsetup's default 16 MiB:
+ * a 64 MiB volume keeps 63 MiB for its tenant. */
+#define LUKS_METADATA_BYTES (16 * 1024)
+#define LUKS_KEYSLOTS_BYTES (1024 * 1024 - 2 * LUKS_METADATA_BYTES)
 
 #define ACTIVATE_FLAGS                                                                             \
         (CRYPT_ACTIVATE_NO_READ_WORKQUEUE | CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE |                    \
@@ -518,6 +525,10 @@ int tv_luks_format(const char *device_path, const tv_key *key, tv_crypt_error *e
         r = crypt_set_pbkdf_type(op.cd, &keyslot_pbkdf);
         if (r < 0)
                 return op_error(&op, err, map_errno(r), "format %s: PBKDF2 settings refused",
+                                device_path);
+        r = crypt_set_metadata_size(op.cd, LUKS_METADATA_BYTES, LUKS_KEYSLOTS_BYTES);
+        if (r < 0)
+                return op_error(&op, err, map_errno(r), "format %s: LUKS2 header size refused",
                                 device_path);
         /* NULL volume key: libcryptsetup generates a random one. */
         r = crypt_format(op.cd, CRYPT_LUKS2, LUKS_CIPHER, LUKS_CIPHER_MODE, NULL, NULL,
