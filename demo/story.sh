@@ -41,7 +41,7 @@ run ctl csi Identity.GetPluginInfo
 run ctl csi Identity.Probe
 
 say "two tenants (namespaces team-a and team-b) each create a 64 MiB volume with an IOPS budget"
-declare -A VOL KEY BUDGET=([team-a]=200 [team-b]=600)
+declare -A VOL KEY BUDGET=([team-a]=200 [team-b]=600) WRITE_MIB=([team-a]=8 [team-b]=4)
 for t in team-a team-b; do
         KEY[$t]=$(head -c 32 /dev/urandom | base64 -w0)
         VOL[$t]=$(ctl csi Controller.CreateVolume --json "{\"name\":\"pvc-$t-data\",
@@ -68,7 +68,8 @@ for t in team-a team-b; do
         mkdir -p "$KUBELET/stage-$t"
         stage $t "${KEY[$t]}" "${VOL[$t]}" >/dev/null
         echo "secret data of $t" >"$KUBELET/stage-$t/hello.txt"
-        echo "$t wrote: $(cat "$KUBELET/stage-$t/hello.txt")"
+        dd if=/dev/urandom of="$KUBELET/stage-$t/data.bin" bs=1M count="${WRITE_MIB[$t]}" conv=fsync status=none
+        echo "$t wrote: $(cat "$KUBELET/stage-$t/hello.txt") + ${WRITE_MIB[$t]} MiB of data.bin"
 done
 run cryptsetup luksDump "/dev/$VG/${VOL[team-a]#*:}" | grep -E 'Version|Cipher|thinvault|tenant|PBKDF' | head -8
 
@@ -92,9 +93,14 @@ pid_a=$!
 fio_in team-b >"$W/iops.b" &
 pid_b=$!
 wait $pid_a $pid_b # not a bare wait: the plugin is a background job too
-printf '%-8s %8s %10s\n' tenant budget measured
+printf '%-8s %8s %10s  %s\n' tenant budget measured verdict
 for t in team-a team-b; do
-        printf '%-8s %8s %10.0f\n' $t "${BUDGET[$t]}" "$(cat "$W/iops.${t#team-}")"
+        m=$(cat "$W/iops.${t#team-}")
+        verdict=$(awk -v m="$m" -v b="${BUDGET[$t]}" 'BEGIN {
+                if (m > b * 1.05) print "OVER BUDGET";
+                else if (m >= b * 0.9) print "held at its budget";
+                else print "under budget: the emulated CPU issued no more (a busy host)" }')
+        printf '%-8s %8s %10.0f  %s\n' $t "${BUDGET[$t]}" "$m" "$verdict"
 done
 echo "io.max on kubepods:"
 sed 's/^/  /' /sys/fs/cgroup/kubepods/io.max
@@ -105,11 +111,8 @@ for t in team-a team-b; do
                 /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); u={x.get("unit"):x for x in d["usage"]}
 b=u.get("BYTES",{}); print("%s: %s of %s bytes used" % (sys.argv[1], b.get("used","0"), b.get("total","?")))' "$t"
 done
-if "$CTL" usage --help >/dev/null 2>&1; then
-        run "$CTL" usage --vg $VG --thin-pool pool
-else
-        run lvs --config 'devices{obtain_device_list_from_udev=0}' -o lv_name,lv_size,data_percent,lv_tags $VG
-fi
+run "$CTL" volumes --vg $VG --thin-pool pool
+run "$CTL" usage --vg $VG --thin-pool pool
 
 say "team-b deletes its volume: unstaged, crypto-erased (keyslots and header destroyed), removed"
 unstage team-b "${VOL[team-b]}"
@@ -118,6 +121,10 @@ run ctl csi Controller.DeleteVolume --json "{\"volumeId\":\"${VOL[team-b]}\"}"
 echo "LV gone: $(lvs --config 'devices{obtain_device_list_from_udev=0}' "$VG/$lv_b" >/dev/null 2>&1 && echo no || echo yes)"
 grep -E 'volume deleted|erase' "$W/csi.log" | tail -3
 
-say "done: team-a still reads its data"
+say "the admin's audit: every volume encrypted, its token's tenant is its tag's, its budget in force"
+run "$CTL" audit --vg $VG --thin-pool pool
+
+say "done: team-a still reads its data; what each tenant holds now (the metering view)"
 cat "$KUBELET/stage-team-a/hello.txt"
+run "$CTL" usage --vg $VG --thin-pool pool
 unstage team-a "${VOL[team-a]}"
