@@ -361,6 +361,40 @@ test_expand_online_keeps_data() {
         unstage "$id" "$stg" >/dev/null || t_fail "unstage"
 }
 
+# xfs: made by the plugin on first stage (mkfs.xfs needs 300 MiB: the
+# volume is thin, so that costs the pool only what xfs writes), kept on
+# restage, grown online with xfs_growfs.
+test_xfs_volume_made_kept_on_restage_and_grown_online() {
+        start_plugin
+        local cap='{"mount":{"fsType":"xfs"},"accessMode":{"mode":"SINGLE_NODE_WRITER"}}'
+        local id stg tgt sum out before after
+        id=$(create xfs1 team-a $((320 * MiB)) ',"fsType":"xfs"' "$cap") || t_fail "create"
+        stg=$(staging_of xfs1)
+        tgt=$(target_of xfs1)
+        mkparents "$stg" "$tgt"
+        stage "$id" "$stg" "$KEY_A" "$cap" >/dev/null || t_fail "stage"
+        [ "$(findmnt -n -o FSTYPE "$stg")" = xfs ] || t_fail "staged as $(findmnt -n -o FSTYPE "$stg")"
+        publish "$id" "$stg" "$tgt" "$cap" >/dev/null || t_fail "publish"
+        head -c $((4 * MiB)) /dev/urandom >"$tgt/data" && sync || t_fail "write"
+        sum=$(md5sum <"$tgt/data")
+        unpublish "$id" "$tgt" >/dev/null || t_fail "unpublish"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        stage "$id" "$stg" "$KEY_A" "$cap" >/dev/null || t_fail "restage"
+        publish "$id" "$stg" "$tgt" "$cap" >/dev/null || t_fail "republish"
+        [ "$(md5sum <"$tgt/data")" = "$sum" ] || t_fail "data lost on restage (made again?)"
+        before=$(($(df -B1 --output=size "$tgt" | tail -1)))
+        ctl csi Controller.ControllerExpandVolume --json "{\"volumeId\":\"$id\",\"capacityRange\":{\"requiredBytes\":\"$((400 * MiB))\"}}" >/dev/null ||
+                t_fail "ControllerExpandVolume"
+        out=$(ctl csi Node.NodeExpandVolume --json "{\"volumeId\":\"$id\",\"volumePath\":\"$tgt\",\"stagingTargetPath\":\"$stg\",
+                \"capacityRange\":{\"requiredBytes\":\"$((400 * MiB))\"},\"volumeCapability\":$cap}") || t_fail "NodeExpandVolume"
+        after=$(($(df -B1 --output=size "$tgt" | tail -1)))
+        [ "$after" -gt $((before + 64 * MiB)) ] || t_fail "xfs did not grow: $before -> $after"
+        [ "$(md5sum <"$tgt/data")" = "$sum" ] || t_fail "data changed by the growth"
+        unpublish "$id" "$tgt" >/dev/null || t_fail "unpublish"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        delete "$id" >/dev/null || t_fail "delete"
+}
+
 test_block_volume_round_trip() {
         start_plugin
         local id map stg tgt out size
