@@ -3,10 +3,13 @@
  *
  * What a scrape waits for, and what waits for a scrape:
  *   - it holds no lock of the server while it collects: the pool handle is
- *     taken from server_pool() (pool_mutex only while the handle is first
- *     opened, as for Probe), and tv_meter_collect() only reads (lvs, dm
- *     status, sysfs), which the volume layer does without its pool lock, so
- *     a CreateVolume that holds that lock across lvcreate does not stall it;
+ *     taken from server_pool(), which holds pool_mutex only to read the
+ *     handle, except while the pool is not open yet: then the scrape, like
+ *     Probe or any RPC, opens it under pool_mutex (one lvs, or the demo's
+ *     loop pool), and calls that need the pool meanwhile wait for that;
+ *   - tv_meter_collect() only reads (lvs, dm status, sysfs), which the
+ *     volume layer does without its pool lock, so a CreateVolume that holds
+ *     that lock across lvcreate does not stall it;
  *   - lvm2 itself serialises its commands on the VG's file lock: the one or
  *     two lvs a scrape runs wait while an lvcreate/lvremove of that VG runs
  *     (in any process), and an RPC's lvm2 command may wait for a scrape's

@@ -217,32 +217,42 @@ static int write_volumes(tv_metrics_buf *b, const tv_meter_report *rep) {
 
 /* ---- per tenant ------------------------------------------------------------------ */
 
+static uint64_t tenant_provisioned(const tv_meter_tenant *t) {
+        return t->provisioned_bytes;
+}
+static uint64_t tenant_allocated(const tv_meter_tenant *t) {
+        return t->allocated_bytes;
+}
+static uint64_t tenant_used(const tv_meter_tenant *t) {
+        return t->used_bytes;
+}
+static uint64_t tenant_volumes(const tv_meter_tenant *t) {
+        return t->volumes;
+}
+static uint64_t tenant_snapshots(const tv_meter_tenant *t) {
+        return t->snapshots;
+}
+
 static int write_tenants(tv_metrics_buf *b, const tv_meter_report *rep) {
         static const struct {
                 const char *name, *help;
-                size_t offset;
-                bool u32;
+                uint64_t (*get)(const tv_meter_tenant *t);
         } fams[] = {
                 {"thinvault_tenant_provisioned_bytes", "Sum of the virtual sizes of the tenant's volumes.",
-                 offsetof(tv_meter_tenant, provisioned_bytes), false},
+                 tenant_provisioned},
                 {"thinvault_tenant_allocated_bytes", "Sum of the pool space the tenant's volumes map.",
-                 offsetof(tv_meter_tenant, allocated_bytes), false},
+                 tenant_allocated},
                 {"thinvault_tenant_used_bytes", "Sum of file system bytes used on the tenant's mounted volumes.",
-                 offsetof(tv_meter_tenant, used_bytes), false},
-                {"thinvault_tenant_volumes", "Volumes of the tenant in the pool (snapshots apart).",
-                 offsetof(tv_meter_tenant, volumes), true},
-                {"thinvault_tenant_snapshots", "Snapshots of the tenant in the pool.",
-                 offsetof(tv_meter_tenant, snapshots), true},
+                 tenant_used},
+                {"thinvault_tenant_volumes", "Volumes of the tenant in the pool (snapshots apart).", tenant_volumes},
+                {"thinvault_tenant_snapshots", "Snapshots of the tenant in the pool.", tenant_snapshots},
         };
 
         for (size_t f = 0; f < ELEMENTSOF(fams); f++) {
                 (void)family(b, fams[f].name, "gauge", fams[f].help);
                 for (size_t i = 0; i < rep->n_tenants; i++) {
-                        const char *t = (const char *)&rep->tenants[i];
-                        uint64_t x = fams[f].u32 ? *(const uint32_t *)(t + fams[f].offset)
-                                                 : *(const uint64_t *)(t + fams[f].offset);
                         label l[] = {{"tenant", rep->tenants[i].tenant}};
-                        (void)sample(b, fams[f].name, NULL, l, 1, COUNT(x));
+                        (void)sample(b, fams[f].name, NULL, l, 1, COUNT(fams[f].get(&rep->tenants[i])));
                 }
         }
         return b->err;
