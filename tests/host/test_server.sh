@@ -405,12 +405,14 @@ PY
         done
         sleep 0.3
         for i in $(seq 10); do
-                t0=$(date +%s%N)
-                ctl a csi Identity.Probe >/dev/null || t_fail "Probe $i failed during scrapes"
                 ctl a csi Node.NodeGetInfo >/dev/null || t_fail "NodeGetInfo $i failed during scrapes"
-                ms=$((($(date +%s%N) - t0) / 1000000))
-                [ "$ms" -lt 5000 ] || t_fail "two RPCs took $ms ms during scrapes"
         done
+        # the plugin's own time for each call (its log line), not the CLI's
+        # start-up, which a loaded machine makes slow
+        grep -o 'method=/csi.v1.Node/NodeGetInfo .* ms=[0-9]*' "$WORK/a.log" | sed 's/.*ms=//' >"$WORK/ms"
+        [ "$(wc -l <"$WORK/ms")" = 10 ] || t_fail "expected 10 NodeGetInfo log lines"
+        ms=$(sort -n "$WORK/ms" | tail -1)
+        [ "$ms" -lt 1000 ] || t_fail "NodeGetInfo took $ms ms in the plugin during scrapes"
         # a scrape still answers while the stalled clients hold their connections
         t0=$(date +%s%N)
         curl -sS -m 20 -o /dev/null "http://127.0.0.1:$port/metrics" || t_fail "scrape beside stalled clients"
