@@ -11,7 +11,10 @@
 #include "thinvault/csi.h"
 #include "thinvault/limits.h"
 #include "thinvault/lvm.h"
+#include "thinvault/metrics.h"
 #include "thinvault/util.h"
+
+struct MHD_Daemon;
 
 struct tv_server {
         char *endpoint;    /* as given */
@@ -46,6 +49,15 @@ struct tv_server {
         pthread_rwlock_t config_lock;
         tv_quota_config config;
         atomic_uint_fast64_t next_request_id;
+
+        /* The Prometheus endpoint (metrics_http.c): off when
+         * metrics_address is NULL. rpc_stats counts every call served;
+         * its label tables are the two arrays below. */
+        char *metrics_address;
+        struct MHD_Daemon *metrics_daemon;
+        tv_rpc_stats *rpc_stats;
+        const char **rpc_method_names;
+        const char **rpc_code_names;
 
         /* workers in flight, guarded by lock */
         pthread_mutex_t lock;
@@ -101,6 +113,18 @@ bool server_pool_ready(tv_server *s, char *why, size_t why_size);
 /* The pool, opened on first use. NULL when the VG or pool does not answer:
  * then reply holds UNAVAILABLE and a message naming them. */
 tv_pool *server_pool(tv_server *s, tv_reply *reply);
+
+/* The /metrics endpoint on s->metrics_address (nothing when NULL): an
+ * HTTP server (libmicrohttpd) with a thread per connection, apart from the
+ * gRPC workers. Returns 0, or -EADDRINUSE / -EADDRNOTAVAIL / -EINVAL
+ * (logged) when it cannot listen. metrics_http_stop() waits for scrapes in
+ * progress and is a no-op when nothing was started. */
+int metrics_http_start(tv_server *s);
+void metrics_http_stop(tv_server *s);
+
+/* Record one finished call in s->rpc_stats: `path` its gRPC path, `code`
+ * its status, `duration_us` from receipt to status. */
+void server_rpc_record(tv_server *s, const char *path, int code, uint64_t duration_us);
 
 /* Re-read the config file (SIGHUP); keeps the old one on error. */
 int server_reload_config(tv_server *s);

@@ -65,6 +65,8 @@ static void usage(FILE *f) {
               "                            (mode 0600/0400; without it such volumes are not staged)\n"
               "  --cgroup-parent PATH      cgroup that parents all pods, where io.max goes\n"
               "                            (default: kubepods.slice or kubepods under the cgroup2 mount)\n"
+              "  --metrics-address HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics\n"
+              "                            (\":9808\" for every IPv4 address; default: off)\n"
               "  --log-level LEVEL         error, warn, info (default) or debug\n"
               "  --version                 print the version and exit\n"
               "  --help                    this text\n",
@@ -99,6 +101,7 @@ int main(int argc, char **argv) {
                 OPT_KUBELET_DIR,
                 OPT_MASTER_KEY,
                 OPT_CGROUP_PARENT,
+                OPT_METRICS_ADDRESS,
                 OPT_LOG,
                 OPT_VERSION,
                 OPT_HELP
@@ -115,6 +118,7 @@ int main(int argc, char **argv) {
                 {"kubelet-dir", required_argument, NULL, OPT_KUBELET_DIR},
                 {"master-key", required_argument, NULL, OPT_MASTER_KEY},
                 {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+                {"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
                 {"log-level", required_argument, NULL, OPT_LOG},
                 {"version", no_argument, NULL, OPT_VERSION},
                 {"help", no_argument, NULL, OPT_HELP},
@@ -168,6 +172,9 @@ int main(int argc, char **argv) {
                         break;
                 case OPT_CGROUP_PARENT:
                         cfg.cgroup_parent = optarg;
+                        break;
+                case OPT_METRICS_ADDRESS:
+                        cfg.metrics_address = optarg;
                         break;
                 case OPT_LOG:
                         if (tv_log_level_from_string(optarg, &level) < 0) {

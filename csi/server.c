@@ -115,11 +115,32 @@ static int endpoint_claim(tv_server *s) {
 
 /* ---- server object ------------------------------------------------------ */
 
+/* The RPC statistics, labelled with the method table's "Service.Method"
+ * names and the gRPC status names. */
+static int rpc_stats_init(tv_server *s) {
+        s->rpc_method_names = calloc(tv_rpc_n_methods, sizeof(*s->rpc_method_names));
+        s->rpc_code_names = calloc(TV_METRICS_N_CODES, sizeof(*s->rpc_code_names));
+        if (!s->rpc_method_names || !s->rpc_code_names)
+                return -ENOMEM;
+        for (size_t i = 0; i < tv_rpc_n_methods; i++)
+                s->rpc_method_names[i] = tv_rpc_methods[i].name;
+        for (int c = 0; c < TV_METRICS_N_CODES; c++)
+                s->rpc_code_names[c] = tv_status_name(c);
+        return tv_rpc_stats_new(s->rpc_method_names, tv_rpc_n_methods, s->rpc_code_names, &s->rpc_stats);
+}
+
 static int server_alloc(tv_server **ret) {
         tv_server *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return -ENOMEM;
+        if (rpc_stats_init(s) < 0) {
+                tv_rpc_stats_free(s->rpc_stats);
+                free(s->rpc_method_names);
+                free(s->rpc_code_names);
+                free(s);
+                return -ENOMEM;
+        }
         s->lock_fd = -1;
         s->max_concurrent = DEFAULT_MAX_CONCURRENT;
         atomic_init(&s->next_request_id, 1);
@@ -144,6 +165,9 @@ fail_pool:
 fail_cond:
         pthread_mutex_destroy(&s->lock);
 fail_lock:
+        tv_rpc_stats_free(s->rpc_stats);
+        free(s->rpc_method_names);
+        free(s->rpc_code_names);
         free(s);
         return -ENOMEM;
 }
@@ -166,6 +190,10 @@ void tv_server_free(tv_server *s) {
         free(s->cgroup_parent);
         free(s->kubelet_dir);
         free(s->master_key);
+        free(s->metrics_address);
+        tv_rpc_stats_free(s->rpc_stats);
+        free(s->rpc_method_names);
+        free(s->rpc_code_names);
         pthread_rwlock_destroy(&s->config_lock);
         pthread_mutex_destroy(&s->pool_mutex);
         pthread_cond_destroy(&s->cond);
@@ -226,6 +254,20 @@ static int node_config(tv_server *s, const tv_config *cfg) {
         return 0;
 }
 
+/* --metrics-address: checked here so a typo fails at start, not at bind. */
+static int metrics_config(tv_server *s, const tv_config *cfg) {
+        char host[256];
+        uint16_t port;
+
+        if (!cfg->metrics_address || !*cfg->metrics_address)
+                return 0;
+        if (tv_metrics_parse_address(cfg->metrics_address, host, sizeof(host), &port) < 0)
+                return tv_log_errno(-EINVAL, "--metrics-address must be HOST:PORT, [IPV6]:PORT or :PORT",
+                                    "metrics_address=%s", cfg->metrics_address);
+        s->metrics_address = strdup(cfg->metrics_address);
+        return s->metrics_address ? 0 : -ENOMEM;
+}
+
 int tv_server_new(const tv_config *cfg, tv_server **ret) {
         _cleanup_(tv_server_freep) tv_server *s = NULL;
         int r;
@@ -250,6 +292,9 @@ int tv_server_new(const tv_config *cfg, tv_server **ret) {
             (cfg->config && !s->config_path))
                 return -ENOMEM;
         r = node_config(s, cfg);
+        if (r < 0)
+                return r;
+        r = metrics_config(s, cfg);
         if (r < 0)
                 return r;
         if (s->config_path) {
@@ -374,13 +419,30 @@ static void log_rpc(const char *method, const char *rid, uint64_t ms, const tv_r
                        tv_log_quote(reply->message, qmsg, sizeof(qmsg)));
 }
 
+void server_rpc_record(tv_server *s, const char *path, int code, uint64_t duration_us) {
+        const tv_rpc_method *m = path && path[0] == '/' ? tv_rpc_method_find(path) : NULL;
+
+        /* Paths outside the table count as "unknown" (index n). */
+        tv_rpc_stats_record(s->rpc_stats, m ? (size_t)(m - tv_rpc_methods) : tv_rpc_n_methods, code, duration_us);
+}
+
+/* The end of every call: one log line and the metrics, from the same
+ * status and duration. */
+static void rpc_done(call_slot *c, const char *method, const char *rid, uint64_t t0_us, const tv_reply *reply) {
+        uint64_t us = tv_now_us() - t0_us;
+        char qmethod[300];
+
+        server_rpc_record(c->server, method, reply->status, us);
+        log_rpc(tv_log_quote(method, qmethod, sizeof(qmethod)), rid, us / 1000, reply);
+}
+
 static void serve_call(call_slot *c) {
         grpc_byte_buffer *in = NULL, *out = NULL;
         _cleanup_free_ uint8_t *body = NULL;
         _cleanup_free_ char *method = grpc_slice_to_c_string(c->details.method);
         tv_reply reply = {0};
-        uint64_t t0 = tv_now_ms();
-        char rid[80], qmethod[300];
+        uint64_t t0 = tv_now_us();
+        char rid[80];
         size_t len = 0;
         int cancelled = 0;
         grpc_op ops[4];
@@ -393,7 +455,7 @@ static void serve_call(call_slot *c) {
         if (!batch_wait(c, ops, 1, RECV_TIMEOUT_MS)) {
                 reply.status = TV_STATUS_CANCELLED;
                 (void)snprintf(reply.message, sizeof(reply.message), "call cancelled before its request arrived");
-                log_rpc(tv_log_quote(method, qmethod, sizeof(qmethod)), rid, tv_now_ms() - t0, &reply);
+                rpc_done(c, method ? method : "", rid, t0, &reply);
                 if (in)
                         grpc_byte_buffer_destroy(in);
                 return;
@@ -426,7 +488,7 @@ static void serve_call(call_slot *c) {
         if (out)
                 grpc_byte_buffer_destroy(out);
 
-        log_rpc(tv_log_quote(method, qmethod, sizeof(qmethod)), rid, tv_now_ms() - t0, &reply);
+        rpc_done(c, method ? method : "", rid, t0, &reply);
         tv_reply_clear(&reply);
 }
 
@@ -547,9 +609,13 @@ int tv_server_run(tv_server *s) {
         /* Before the first call: a volume staged before a restart gets its
          * io.max back before anything can be asked of it. */
         (void)node_restore_limits(s);
+        r = metrics_http_start(s);
+        if (r < 0)
+                return r;
         grpc_init();
         r = transport_start(s, &t);
         if (r < 0) {
+                metrics_http_stop(s);
                 if (t.grpc) {
                         grpc_server_shutdown_and_notify(t.grpc, t.cq, &shutdown_tag);
                         grpc_server_cancel_all_calls(t.grpc);
@@ -614,6 +680,7 @@ int tv_server_run(tv_server *s) {
 
         transport_stop(s, &t);
         grpc_shutdown();
+        metrics_http_stop(s);
         if (unlink(s->socket_path) < 0 && errno != ENOENT)
                 log_warn("cannot remove socket", "socket=%s", s->socket_path);
         log_info("stopped", "endpoint=%s", s->endpoint);

@@ -27,6 +27,7 @@ typedef struct {
         const char *kubelet_dir;   /* node paths must be inside (NULL: /var/lib/kubelet) */
         const char *master_key;    /* file tenant keys are derived from (NULL: none) */
         const char *cgroup_parent; /* cgroup for io.max (NULL: found, kubepods[.slice]) */
+        const char *metrics_address; /* "HOST:PORT" of GET /metrics (NULL or "": off) */
 } tv_config;
 
 typedef struct tv_server tv_server;

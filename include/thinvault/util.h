@@ -119,6 +119,8 @@ char *tv_strstrip_end(char *s);
 
 /* Monotonic milliseconds. */
 uint64_t tv_now_ms(void);
+/* Monotonic microseconds. */
+uint64_t tv_now_us(void);
 
 /* Securely zero and free a buffer of `len` bytes (for anything that held a
  * secret). Safe with NULL. */

@@ -302,7 +302,8 @@ PY
 test_valgrind_finds_no_leak_over_300_rpcs() {
         command -v valgrind >/dev/null || t_fail "valgrind not installed"
         valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
-                --log-file="$WORK/vg.log" "$CSI" --endpoint "unix://$WORK/vg.sock" --node-id n --vg tvhost --thin-pool pool >/dev/null 2>"$WORK/vgs.log" &
+                --log-file="$WORK/vg.log" "$CSI" --endpoint "unix://$WORK/vg.sock" --node-id n --vg tvhost --thin-pool pool \
+                --metrics-address 127.0.0.1:0 >/dev/null 2>"$WORK/vgs.log" &
         local pid=$! i
         echo $pid >"$WORK/vg.pid"
         t_wait_socket "$WORK/vg.sock" 60 || t_fail "valgrind'd server did not start"
@@ -312,11 +313,132 @@ test_valgrind_finds_no_leak_over_300_rpcs() {
                 timeout 30 "$CTL" --endpoint "unix://$WORK/vg.sock" csi Node.NodeGetInfo >/dev/null || t_fail "rpc $i failed"
                 timeout 30 "$CTL" --endpoint "unix://$WORK/vg.sock" csi Node.NodeGetInfo --raw "$WORK/truncated" >/dev/null 2>&1
         done
+        # the metrics path too: scrapes, a 404 and a 405
+        local port
+        port=$(metrics_port "$WORK/vgs.log") || t_fail "valgrind'd server serves no metrics"
+        for i in $(seq 10); do
+                curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" || t_fail "scrape $i failed"
+        done
+        curl -s -o /dev/null "http://127.0.0.1:$port/x"
+        curl -s -o /dev/null -X DELETE "http://127.0.0.1:$port/metrics"
         kill -TERM $pid
         wait $pid
         local rc=$?
         grep -E "definitely lost|ERROR SUMMARY" "$WORK/vg.log" >&2
         [ "$rc" -eq 0 ] || t_fail "valgrind exit $rc: $(grep -A20 'definitely lost in' "$WORK/vg.log" | head -40)"
+}
+
+# ---- the Prometheus endpoint (--metrics-address) --------------------------------
+
+# metrics_port LOGFILE: the port the plugin logged it serves metrics on
+# (started with port 0, so tests never collide on a fixed port)
+metrics_port() {
+        local i p
+        for i in $(seq 100); do
+                p=$(grep -o 'msg="serving metrics" .* port=[0-9]*' "$1" | sed 's/.*port=//')
+                [ -n "$p" ] && echo "$p" && return 0
+                sleep 0.1
+        done
+        return 1
+}
+# value TEXT SAMPLE: the value of the sample line that starts with SAMPLE
+value() { awk -v s="$2" 'index($0, s " ") == 1 {print $NF}' <<<"$1"; }
+
+test_metrics_endpoint_serves_the_text_format_and_counts_rpcs() {
+        start_server a --metrics-address 127.0.0.1:0
+        local port out code
+        port=$(metrics_port "$WORK/a.log") || t_fail "no 'serving metrics' line: $(cat "$WORK/a.log")"
+        out=$(curl -sS -D "$WORK/h" "http://127.0.0.1:$port/metrics") || t_fail "curl failed"
+        grep -q '^HTTP/1.1 200 OK' "$WORK/h" || t_fail "status: $(head -1 "$WORK/h")"
+        grep -qi '^Content-Type: text/plain; version=0.0.4; charset=utf-8' "$WORK/h" || t_fail "content type: $(cat "$WORK/h")"
+        # no volume group on the host: the pool is down, the plugin still reports
+        [ "$(value "$out" 'thinvault_pool_up{vg="tvhost",thin_pool="pool"}')" = 0 ] || t_fail "pool_up: $out"
+        grep -q '^# TYPE thinvault_rpc_duration_seconds histogram$' <<<"$out" || t_fail "no histogram family"
+        grep -qE '^thinvault_scrape_duration_seconds [0-9]+\.[0-9]{6}$' <<<"$out" || t_fail "no scrape duration"
+        local before
+        before=$(value "$out" 'thinvault_rpc_requests_total{method="Identity.GetPluginInfo",code="OK"}')
+        for _ in 1 2 3; do ctl a csi Identity.GetPluginInfo >/dev/null || t_fail "GetPluginInfo"; done
+        ctl a csi Controller.CreateVolume --json '{}' >/dev/null 2>&1
+        out=$(curl -sS "http://127.0.0.1:$port/metrics") || t_fail "second scrape"
+        [ "$(value "$out" 'thinvault_rpc_requests_total{method="Identity.GetPluginInfo",code="OK"}')" = $((${before:-0} + 3)) ] ||
+                t_fail "GetPluginInfo count did not move by 3 from '${before}': $(grep rpc_requests <<<"$out")"
+        [ "$(value "$out" 'thinvault_rpc_requests_total{method="Controller.CreateVolume",code="INVALID_ARGUMENT"}')" = 1 ] ||
+                t_fail "CreateVolume error not counted: $(grep rpc_requests <<<"$out")"
+        [ "$(value "$out" 'thinvault_rpc_duration_seconds_bucket{method="Identity.GetPluginInfo",le="+Inf"}')" = \
+                "$(value "$out" 'thinvault_rpc_duration_seconds_count{method="Identity.GetPluginInfo"}')" ] || t_fail "+Inf != count"
+        # every sample line: a valid name, labels, a number
+        grep -v '^#' <<<"$out" | grep -vE '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$' |
+                grep . && t_fail "malformed sample lines above"
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")
+        [ "$code" = 404 ] || t_fail "/other: $code"
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")
+        [ "$code" = 404 ] || t_fail "/: $code"
+        code=$(curl -s -o /dev/null -D "$WORK/h" -w '%{http_code}' -X POST --data x "http://127.0.0.1:$port/metrics")
+        [ "$code" = 405 ] || t_fail "POST: $code"
+        grep -qi '^Allow: GET, HEAD' "$WORK/h" || t_fail "405 without Allow: $(cat "$WORK/h")"
+        code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$port/metrics")
+        [ "$code" = 200 ] || t_fail "HEAD: $code"
+        stop_server a
+}
+
+test_metrics_scrapes_and_stalled_http_clients_do_not_block_rpcs() {
+        start_server a --metrics-address 127.0.0.1:0
+        local port i t0 ms
+        port=$(metrics_port "$WORK/a.log") || t_fail "no 'serving metrics' line"
+        # HTTP clients that send half a request and stall, each holding a
+        # connection thread of the metrics server
+        /usr/bin/python3 - "$port" <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /metr")
+    socks.append(s)
+time.sleep(10)
+PY
+        echo $! >"$WORK/stall.pid"
+        # and scrapes in a loop, four at a time
+        local loops=()
+        for i in 1 2 3 4; do
+                (for _ in $(seq 15); do curl -s -o /dev/null "http://127.0.0.1:$port/metrics"; done) &
+                loops+=($!)
+        done
+        sleep 0.3
+        for i in $(seq 10); do
+                ctl a csi Node.NodeGetInfo >/dev/null || t_fail "NodeGetInfo $i failed during scrapes"
+        done
+        # the plugin's own time for each call (its log line), not the CLI's
+        # start-up, which a loaded machine makes slow
+        grep -o 'method=/csi.v1.Node/NodeGetInfo .* ms=[0-9]*' "$WORK/a.log" | sed 's/.*ms=//' >"$WORK/ms"
+        [ "$(wc -l <"$WORK/ms")" = 10 ] || t_fail "expected 10 NodeGetInfo log lines"
+        ms=$(sort -n "$WORK/ms" | tail -1)
+        [ "$ms" -lt 1000 ] || t_fail "NodeGetInfo took $ms ms in the plugin during scrapes"
+        # a scrape still answers while the stalled clients hold their connections
+        t0=$(date +%s%N)
+        curl -sS -m 20 -o /dev/null "http://127.0.0.1:$port/metrics" || t_fail "scrape beside stalled clients"
+        wait "${loops[@]}"
+        kill "$(cat "$WORK/stall.pid")" 2>/dev/null
+        stop_server a
+}
+
+test_metrics_are_off_without_the_flag_and_bad_addresses_are_refused() {
+        start_server a
+        ctl a csi Identity.Probe >/dev/null
+        grep -q 'serving metrics' "$WORK/a.log" && t_fail "metrics served without --metrics-address"
+        local err busy
+        err=$(timeout 10 "$CSI" --endpoint "unix://$WORK/b.sock" --vg tvhost --thin-pool pool --metrics-address 9808 2>&1) &&
+                t_fail "started with a port-only address"
+        grep -q -- "--metrics-address must be HOST:PORT" <<<"$err" || t_fail "message: $err"
+        # a port already taken: the plugin says so and does not start
+        /usr/bin/python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(15)' >"$WORK/busy" &
+        echo $! >"$WORK/busy.pid"
+        for _ in $(seq 50); do [ -s "$WORK/busy" ] && break; sleep 0.1; done
+        busy=$(cat "$WORK/busy")
+        err=$(timeout 10 "$CSI" --endpoint "unix://$WORK/b.sock" --vg tvhost --thin-pool pool --metrics-address "127.0.0.1:$busy" 2>&1) &&
+                t_fail "started on a port in use"
+        grep -q "cannot listen on --metrics-address" <<<"$err" || t_fail "message: $err"
+        [ -e "$WORK/b.sock" ] && t_fail "socket left by a plugin that did not start"
+        stop_server a
 }
 
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
