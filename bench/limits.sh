@@ -14,7 +14,7 @@
 #   TV_BENCH_NUMJOBS       fio jobs (default: 4, or 8 when 8 do more
 #                          unlimited IOPS in this guest)
 #   TV_BENCH_MODIFY_REPS   ControllerModifyVolume changes timed (default 4)
-#   TV_BENCH_LOCAL_LVM     0: leave lvm2 and fio on 9p
+#   TV_BENCH_LOCAL_LVM     0: leave lvm2 on 9p
 #
 # Accuracy: for each limit, a 128 MiB block-mode volume is made the
 # driver's way (CreateVolume with readIOPS/writeIOPS or readBytesPerSecond/
@@ -97,7 +97,7 @@ echo "== limits benchmark (in the guest)"
 echo "guest: kernel $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)," \
         "$(lvm version | awk '/LVM version/ { print "lvm2 " $3 }'), $(fio --version)"
 if [ "$LOCAL" = 1 ]; then
-        localize "$(command -v lvm)" "$(command -v fio)" "$(command -v dmsetup)" "$CSI" "$CTL"
+        localize "$(command -v lvm)" # exec'd by the driver in every RPC (fio times itself)
 else
         echo "binaries left on 9p (TV_BENCH_LOCAL_LVM=0): every exec re-reads them from the host"
 fi
@@ -251,7 +251,7 @@ for rep in $(seq "$MOD_REPS"); do
                         >/dev/null 2>>$D/cmd.err
         ) &
         FIO=$!
-        sleep 3
+        sleep 4
         t0=$(now_us)
         ctl Controller.ControllerModifyVolume --json "{\"volumeId\":\"$VID\",\"mutableParameters\":{\"readIOPS\":\"$new\"}}" \
                 >/dev/null 2>>$D/cmd.err || die "ControllerModifyVolume failed: $(tail -3 $D/cmd.err); plugin log: $(tail -3 $LOG)"
@@ -259,7 +259,7 @@ for rep in $(seq "$MOD_REPS"); do
         echo ModifyVolume >>$D/seq
         line=$(iomax)
         [[ $line == *riops=$new* ]] || die "io.max after the change: $line"
-        sleep 3
+        sleep 3.5
         kill -INT $FIO 2>/dev/null
         wait $FIO 2>/dev/null
         FIO=
