@@ -152,9 +152,9 @@ sampler() {
 # the CPU to use, so a starved run measures under its limit.
 stalled() { awk 'NR > 1 && $1 - p > 150000 { s += $1 - p - 100000 } { p = $1 } END { printf "%d", s / 1000 }' "$1"; }
 
-# pod_fio ARGS...: fio from a process in the pod cgroup; prints
-# "read_iops read_KiBps write_iops write_KiBps". The sampler runs meanwhile;
-# its stall figure goes to $D/last.stall.
+# pod_fio ARGS...: fio from a process in the pod cgroup; sets R_IOPS,
+# R_KIBS, W_IOPS, W_KIBS. The sampler runs meanwhile; its stall figure
+# goes to $D/last.stall. (Not to be called in a subshell: it dies.)
 pod_fio() {
         local out rc
         sampler $VDEV $D/samples.acc &
@@ -170,8 +170,8 @@ pod_fio() {
         SAMPLER=
         [ $rc -eq 0 ] || die "fio in $POD failed (status $rc): $(tail -3 $D/cmd.err)"
         stalled $D/samples.acc >$D/last.stall
-        awk -F';' 'END { if (NF < 49) exit 1; print $8, $7, $49, $48 }' <<<"$out" ||
-                die "fio output not understood: $(head -c 300 <<<"$out")"
+        read -r R_IOPS R_KIBS W_IOPS W_KIBS <<<"$(awk -F';' 'END { if (NF >= 49) print $8, $7, $49, $48 }' <<<"$out")"
+        [ -n "$W_KIBS" ] || die "fio output not understood: $(head -c 300 <<<"$out")"
 }
 # record WHAT PARAM LIMIT MEASURED IO_MAX: one accuracy row
 record() {
@@ -185,9 +185,11 @@ vol_up unlimited ""
 [ "$(iomax)" = - ] || die "a volume without limits has an io.max line: $(iomax)"
 best=0
 for nj in ${NJ:-4 8}; do
-        read -r ri _ _ _ <<<"$(pod_fio --rw=randread --bs=4k --numjobs=$nj --runtime=$RT)"
+        pod_fio --rw=randread --bs=4k --numjobs=$nj --runtime=$RT
+        ri=$R_IOPS
         st_r=$(cat $D/last.stall)
-        read -r _ _ wi _ <<<"$(pod_fio --rw=randwrite --bs=4k --numjobs=$nj --runtime=$RT)"
+        pod_fio --rw=randwrite --bs=4k --numjobs=$nj --runtime=$RT
+        wi=$W_IOPS
         st_w=$(cat $D/last.stall)
         echo "   numjobs $nj: 4k randread $ri IOPS (guest stalled ${st_r} ms), 4k randwrite $wi IOPS (stalled ${st_w} ms)"
         echo "$nj $ri $wi $st_r $st_w" >>$D/base.iops
@@ -198,10 +200,12 @@ NJ=$NJ_USED
 read -r _ BASE_R BASE_W ST_R ST_W <<<"$(awk -v nj=$NJ '$1 == nj' $D/base.iops)"
 echo "unlimited 4k randread (baseline)|-|-|$BASE_R|-|$ST_R" >>$D/rows
 echo "unlimited 4k randwrite (baseline)|-|-|$BASE_W|-|$ST_W" >>$D/rows
-read -r _ rb _ _ <<<"$(pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT)"
+pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT
+rb=$R_KIBS
 BASE_RB=$(awk -v v="$rb" 'BEGIN { printf "%.1f", v / 1024 }')
 record "unlimited 1M read MiB/s (baseline)" - - "$BASE_RB" -
-read -r _ _ _ wb <<<"$(pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT)"
+pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT
+wb=$W_KIBS
 BASE_WB=$(awk -v v="$wb" 'BEGIN { printf "%.1f", v / 1024 }')
 record "unlimited 1M write MiB/s (baseline)" - - "$BASE_WB" -
 vol_down
@@ -212,9 +216,11 @@ echo "-- accuracy: IOPS limits ${IOPS_LIMITS// /, }; bandwidth limits ${BW_LIMIT
 for l in $IOPS_LIMITS; do
         vol_up iops-$l ",\"readIOPS\":\"$l\",\"writeIOPS\":\"$l\""
         line=$(iomax)
-        read -r v _ _ _ <<<"$(pod_fio --rw=randread --bs=4k --numjobs=$NJ --runtime=$RT)"
+        pod_fio --rw=randread --bs=4k --numjobs=$NJ --runtime=$RT
+        v=$R_IOPS
         record "4k randread IOPS" "readIOPS=$l" $l "$v" "$line"
-        read -r _ _ v _ <<<"$(pod_fio --rw=randwrite --bs=4k --numjobs=$NJ --runtime=$RT)"
+        pod_fio --rw=randwrite --bs=4k --numjobs=$NJ --runtime=$RT
+        v=$W_IOPS
         record "4k randwrite IOPS" "writeIOPS=$l" $l "$v" "$line"
         vol_down
         echo "   $l IOPS done ($line)"
@@ -222,9 +228,11 @@ done
 for b in $BW_LIMITS; do
         vol_up bw-$b ",\"readBytesPerSecond\":\"${b}Mi\",\"writeBytesPerSecond\":\"${b}Mi\""
         line=$(iomax)
-        read -r _ v _ _ <<<"$(pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT)"
+        pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT
+        v=$R_KIBS
         record "1M read MiB/s" "readBytesPerSecond=${b}Mi" $b "$(awk -v v="$v" 'BEGIN { printf "%.2f", v / 1024 }')" "$line"
-        read -r _ _ _ v <<<"$(pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT)"
+        pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT
+        v=$W_KIBS
         record "1M write MiB/s" "writeBytesPerSecond=${b}Mi" $b "$(awk -v v="$v" 'BEGIN { printf "%.2f", v / 1024 }')" "$line"
         vol_down
         echo "   $b MiB/s done ($line)"

@@ -295,7 +295,7 @@ stop_plugin
 awk -v seqfile=$D/seq -v dir=$D -v skip="$RPC_SKIP" '
         BEGIN { while ((getline l < seqfile) > 0) label[++nl] = l }
         function field(k,   m) { return match($0, " " k "=[^ ]*") ? substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
-        function ts(   t, p) { t = field("ts"); split(substr(t, 12, 12), p, ":"); return (p[1] * 3600 + p[2] * 60 + p[3]) * 1000 }
+        function ts(   p) { if (!match($0, /^ts=[^ ]*/)) return 0; split(substr($0, RSTART + 14, 12), p, ":"); return (p[1] * 3600 + p[2] * 60 + p[3]) * 1000 }
         function reset() { fmt = 0; opn = 0; mkfs = 0; lvm = 0; t_open = -1 }
         BEGIN { reset() }
         /msg="lvm2 done"/ { lvm += field("ms"); next }
