@@ -377,7 +377,7 @@ fio_row() { # fio_row LABEL TEST FIELD(1 read iops, 2 read KiB/s, 3 write iops, 
         r=$(awk -v f=$3 -v div=$4 '{ printf "%.0f", $f / div }' $D/fio.$2.raw)
         c=$(awk -v f=$3 -v div=$4 '{ printf "%.0f", $f / div }' $D/fio.$2.cs)
         printf '%-30s | %12s | %12s | %9s | %16s\n' "$1" "$d $5" "$r $5" \
-                "$(awk -v d="$d" -v r="$r" 'BEGIN { printf "x%.2f", r > 0 ? d / r : 0 }')" "$c $5"
+                "$(awk -v d="$d" -v r="$r" 'BEGIN { printf "x%.2f", (r > 0 ? d / r : 0) }')" "$c $5"
 }
 fio_row "4k randread  (iodepth 16)" randread 1 1 IOPS
 fio_row "4k randwrite (iodepth 16)" randwrite 3 1 IOPS
