@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: helpers shared by the node and limits benchmarks (sourced,
 # inside the guest). The caller sets NAME (its name, for messages), D (its
 # scratch directory), LOG (the plugin's log), SOCK (the plugin's socket)

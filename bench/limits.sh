@@ -119,7 +119,9 @@ vol_up() {
         untimed NodeStageVolume ctl Node.NodeStageVolume --json @$D/stage.json >/dev/null
         VMAP=/dev/mapper/tvc-${VID#*:}
         [ -b "$VMAP" ] || die "no mapping $VMAP"
-        VDEV=$(basename "$(readlink -f $VMAP)")
+        # /dev/mapper nodes are made by libdevmapper (no udev): not links to dm-N.
+        VDEV=$(basename "$(readlink -f "/sys/dev/block/$(printf '%d:%d' "0x$(stat -L -c %t $VMAP)" "0x$(stat -L -c %T $VMAP)")")")
+        [ -r /sys/block/$VDEV/stat ] || die "no /sys/block/$VDEV/stat for $VMAP"
         VSTG=$stg
         # From this (root) cgroup: not under kubepods, so not throttled.
         fio_terse --name=fill --filename=$VMAP --size=$REGION --rw=write --bs=1m --direct=1 --ioengine=psync >/dev/null
