@@ -360,7 +360,7 @@ for s in $SIZES; do
 done
 echo
 row "GetPluginInfo (thinvaultctl floor)" $D/us.ctl_info
-echo "bare = cryptsetup ${LUKS_FORMAT[*]:1} --key-file F; cryptsetup ${LUKS_OPEN[*]} --key-file F;"
+echo "bare = cryptsetup ${LUKS_FORMAT[*]} --key-file F; cryptsetup ${LUKS_OPEN[*]} --key-file F;"
 echo "  ${MKFS[*]}; mount -t ext4 (restage: open + mount; unstage: umount + cryptsetup close)."
 echo "thinvaultctl rows include the CLI floor (process start, connect, JSON; a CSI sidecar does not pay it);"
 echo "  server-side rows are the plugin's logged ms (whole ms). Bare steps each exec a program; the driver"
@@ -385,8 +385,9 @@ fio_row "1M seq read  (iodepth 4)" read 2 1024 MiB/s
 fio_row "1M seq write (iodepth 4)" write 4 1024 MiB/s
 echo "drv/raw is the price of encryption at rest. The cryptsetup CLI column is a mapping made by hand with the"
 echo "  same settings: the driver's mapping performs like it (same dm-crypt target, same flags), so the price"
-echo "  is dm-crypt's, and in this guest dm-crypt's cost is mostly AES done by the emulated CPU (QEMU TCG has"
-echo "  no AES-NI: ${AES:-see cryptsetup benchmark}); on a real node with AES-NI the gap is much smaller."
+echo "  is dm-crypt's, and in this guest dm-crypt's cost is mostly AES done by the emulated CPU (under TCG even"
+echo "  the AES-NI instructions are emulated in software: ${AES:-see cryptsetup benchmark}); on a real node with"
+echo "  hardware AES the gap is much smaller."
 echo "no I/O limits are set on any device here (see bench/limits.sh)."
 echo
 echo "guest time for the benchmark: $((SECONDS - T_START)) s"
