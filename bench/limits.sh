@@ -25,8 +25,8 @@
 # pods cgroup, unthrottled). Baseline: a volume without limits, same fio.
 #
 # Change: fio randread runs in the pod against a volume staged with
-# readIOPS=LO while a loop samples /sys/block/dm-N/stat every 100 ms; after
-# 3 s ControllerModifyVolume (mutable_parameters readIOPS=HI, then back to
+# readIOPS=LO while a loop samples /sys/block/dm-N/stat every 100 ms; 3 s
+# after fio's reads start, ControllerModifyVolume (mutable_parameters readIOPS=HI, then back to
 # LO, alternating) is called; time-to-effect is from the RPC's start to the
 # first moment after which the read rate over the next 1 s, and the 1 s
 # after that, are both within 10% of the new limit.
@@ -261,7 +261,16 @@ for rep in $(seq "$MOD_REPS"); do
                         >/dev/null 2>>$D/cmd.err
         ) &
         FIO=$!
-        sleep 4
+        # fio can take seconds to start in a loaded guest: wait for its
+        # reads to flow, then give the old limit 3 s to show.
+        read -r -a st0 </sys/block/$VDEV/stat
+        for i in $(seq 150); do
+                read -r -a st </sys/block/$VDEV/stat
+                [ "${st[0]}" -gt "${st0[0]}" ] && break
+                sleep 0.2
+        done
+        [ "${st[0]}" -gt "${st0[0]}" ] || die "fio in the pod did not read within 30 s"
+        sleep 3
         t0=$(now_us)
         ctl Controller.ControllerModifyVolume --json "{\"volumeId\":\"$VID\",\"mutableParameters\":{\"readIOPS\":\"$new\"}}" \
                 >/dev/null 2>>$D/cmd.err || die "ControllerModifyVolume failed: $(tail -3 $D/cmd.err); plugin log: $(tail -3 $LOG)"
@@ -269,7 +278,7 @@ for rep in $(seq "$MOD_REPS"); do
         echo ModifyVolume >>$D/seq
         line=$(iomax)
         [[ $line == *riops=$new* ]] || die "io.max after the change: $line"
-        sleep 3.5
+        sleep 6 # room for the two 1 s windows even when the guest stalls
         kill -INT $FIO 2>/dev/null
         wait $FIO 2>/dev/null
         FIO=
