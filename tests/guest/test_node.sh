@@ -395,6 +395,31 @@ test_xfs_volume_made_kept_on_restage_and_grown_online() {
         delete "$id" >/dev/null || t_fail "delete"
 }
 
+# An empty ext4 volume stays thin once staged: the kernel must not zero
+# its inode tables in the background (through dm-crypt each zero block is
+# ciphertext and allocates pool space: 16 MiB per GiB of volume).
+thin_mapped() { # bytes the thin LV of volume id $1 maps (dm doubles '-' in names)
+        local lv=${1#*:}
+        dmsetup status "${VG//-/--}-${lv//-/--}" | awk '$3 == "thin" {print $4 * 512}'
+}
+test_staged_empty_ext4_volume_allocates_no_inode_tables() {
+        start_plugin
+        local id stg after_stage later
+        id=$(create lazy team-a $((2048 * MiB))) || t_fail "create"
+        stg=$(staging_of lazy)
+        mkparents "$stg"
+        stage "$id" "$stg" "$KEY_A" >/dev/null || t_fail "stage"
+        after_stage=$(thin_mapped "$id")
+        [ "${after_stage:-0}" -gt 0 ] || t_fail "no thin mapping read for $id (mkfs wrote nothing?)"
+        sleep 20
+        later=$(thin_mapped "$id")
+        echo "    thin mapped: $((after_stage / 1024)) KiB after stage, $((later / 1024)) KiB 20 s later"
+        [ $((later - after_stage)) -lt $((4 * MiB)) ] || t_fail "the idle file system allocated $(((later - after_stage) / 1024)) KiB"
+        pgrep -x ext4lazyinit >/dev/null && t_fail "ext4lazyinit runs for an idle volume"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        delete "$id" >/dev/null || t_fail "delete"
+}
+
 test_block_volume_round_trip() {
         start_plugin
         local id map stg tgt out size
