@@ -136,7 +136,7 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
 /* ---- file system -------------------------------------------------------------- */
 
 static int make_fs(const node_volume *v, const char *fs, tv_reply *reply) {
-        const char *ext4[] = {"mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+        const char *ext4[] = {"mkfs.ext4", "-q", "-b", "4096", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
                               v->mapper_path, NULL};
         const char *xfs[] = {"mkfs.xfs", "-q", "-K", v->mapper_path, NULL};
         _cleanup_free_ char *err = NULL;
