@@ -76,11 +76,11 @@ mkdir -p $D $K/plugins $D/mnt
 # aes-xts-plain64, 512-bit volume key, 512-byte sectors, PBKDF2-sha256 at
 # 1000 iterations; activation without read/write workqueues, discards
 # allowed. csi/node_stage.c: mkfs.ext4 -q -E lazy_itable_init=1,
-# lazy_journal_init=1,nodiscard).
+# lazy_journal_init=1,nodiscard, 4 KiB blocks).
 LUKS_FORMAT=(luksFormat -q --type luks2 --cipher aes-xts-plain64 --key-size 512 --sector-size 512
         --pbkdf pbkdf2 --hash sha256 --pbkdf-force-iterations 1000)
 LUKS_OPEN=(open --type luks2 --allow-discards --perf-no_read_workqueue --perf-no_write_workqueue)
-MKFS=(mkfs.ext4 -q -E lazy_itable_init=1,lazy_journal_init=1,nodiscard)
+MKFS=(mkfs.ext4 -q -b 4096 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard)
 # The driver mounts ext4 with noinit_itable (csi/node_stage.c).
 MOUNT_OPTS=noinit_itable
 grep -q 'LUKS_PBKDF_ITERATIONS 1000' "$ROOT/crypt/luks.c" && grep -q 'LUKS_VOLUME_KEY_BYTES 64' "$ROOT/crypt/luks.c" &&
