@@ -129,15 +129,19 @@ static int rpc_stats_init(tv_server *s) {
         return tv_rpc_stats_new(s->rpc_method_names, tv_rpc_n_methods, s->rpc_code_names, &s->rpc_stats);
 }
 
+static void rpc_stats_clear(tv_server *s) {
+        tv_rpc_stats_free(s->rpc_stats);
+        free(s->rpc_method_names);
+        free(s->rpc_code_names);
+}
+
 static int server_alloc(tv_server **ret) {
         tv_server *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return -ENOMEM;
         if (rpc_stats_init(s) < 0) {
-                tv_rpc_stats_free(s->rpc_stats);
-                free(s->rpc_method_names);
-                free(s->rpc_code_names);
+                rpc_stats_clear(s);
                 free(s);
                 return -ENOMEM;
         }
@@ -165,9 +169,7 @@ fail_pool:
 fail_cond:
         pthread_mutex_destroy(&s->lock);
 fail_lock:
-        tv_rpc_stats_free(s->rpc_stats);
-        free(s->rpc_method_names);
-        free(s->rpc_code_names);
+        rpc_stats_clear(s);
         free(s);
         return -ENOMEM;
 }
@@ -191,9 +193,7 @@ void tv_server_free(tv_server *s) {
         free(s->kubelet_dir);
         free(s->master_key);
         free(s->metrics_address);
-        tv_rpc_stats_free(s->rpc_stats);
-        free(s->rpc_method_names);
-        free(s->rpc_code_names);
+        rpc_stats_clear(s);
         pthread_rwlock_destroy(&s->config_lock);
         pthread_mutex_destroy(&s->pool_mutex);
         pthread_cond_destroy(&s->cond);
