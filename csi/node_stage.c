@@ -165,6 +165,7 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
                                            tv_lv_name(lv), cerr.message);
                 log_info("volume formatted", "volume=%s tenant=%s fingerprint=%s", tv_lv_name(lv), tenant,
                          tv_key_fingerprint(key));
+                tv_kill_point("stage.after_format");
                 return 0;
         case TV_LUKS_KIND_OURS:
                 if (strcmp(info.tenant, tenant) == 0)
@@ -203,6 +204,7 @@ static int make_fs(const node_volume *v, const char *fs, tv_reply *reply) {
                 return reply_errno(reply, r < 0 ? r : -EIO, "mkfs.%s on volume %s failed (status %d): %s", fs,
                                    v->lv_name, r, err ? tv_log_quote(tv_strstrip_end(err), q, sizeof(q)) : "");
         log_info("file system made", "volume=%s fs=%s", v->lv_name, fs);
+        tv_kill_point("stage.after_mkfs");
         return 0;
 }
 
@@ -409,6 +411,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                 return reply_errno(reply, r, "open volume %s: %s", v.lv_name, cerr.message);
         if (!mapped)
                 undo.mapping = v.mapping;
+        tv_kill_point("stage.after_open");
         r = node_devnum(v.mapper_path, &mdev);
         if (r < 0)
                 return reply_errno(reply, r, "volume %s: mapping %s has no device node: %s", v.lv_name, v.mapping,
@@ -428,6 +431,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                 r = stage_mount(&v, &cap, fs, lv_fs && *lv_fs, staging, staging_fd, mdev, &undo, reply);
                 if (r < 0)
                         return r;
+                tv_kill_point("stage.after_mount");
         }
 
         r = iolimits_for_lv(lv, tv_lv_size(lv), &limits, reply);
