@@ -332,11 +332,17 @@ s.connect(sys.argv[1])
 s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
 time.sleep(8)
 PY
-        local t0 t1
-        t0=$(date +%s%N)
-        for _ in 1 2 3 4 5; do ctl a csi Identity.GetPluginInfo >/dev/null || t_fail "GetPluginInfo failed"; done
-        t1=$(date +%s%N)
-        [ $(((t1 - t0) / 1000000)) -lt 5000 ] || t_fail "5 calls took $(((t1 - t0) / 1000000)) ms"
+        # Blocked behind the silent client, a call would wait out its 8 s.
+        # Each call is timed alone: a CLI start-up is no measure of this, and
+        # a sanitized CLI on a loaded machine takes ~1 s to start and exit.
+        local t0 ms worst=0
+        for _ in 1 2 3 4 5; do
+                t0=$(date +%s%N)
+                ctl a csi Identity.GetPluginInfo >/dev/null || t_fail "GetPluginInfo failed"
+                ms=$((($(date +%s%N) - t0) / 1000000))
+                [ "$ms" -gt "$worst" ] && worst=$ms
+        done
+        [ "$worst" -lt 5000 ] || t_fail "a call took $worst ms beside the silent client"
         stop_server a
 }
 
