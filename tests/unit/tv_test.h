@@ -1,6 +1,7 @@
 /* A very small test harness: TEST(name) registers a test at load time,
- * CHECK()/CHECK_EQ_*() record a failure and keep going, the runner prints
- * `PASS name` / `FAIL name` per test and ends on `N passed, N failed`. */
+ * CHECK()/CHECK_EQ_*() record a failure and keep going, SKIP() ends a test
+ * that cannot run here; the runner prints `PASS name` / `FAIL name` /
+ * `SKIP name: reason` per test and ends on `N passed, N failed`. */
 #ifndef TV_TEST_H
 #define TV_TEST_H
 
@@ -12,6 +13,7 @@ typedef void (*tv_test_fn)(void);
 void tv_test_register(const char *name, tv_test_fn fn);
 void tv_test_fail(const char *file, int line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+void tv_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define TEST(name)                                                                                 \
         static void name(void);                                                                    \
@@ -19,6 +21,15 @@ void tv_test_fail(const char *file, int line, const char *fmt, ...)
                 tv_test_register(#name, name);                                                     \
         }                                                                                          \
         static void name(void)
+
+/* End the current test as skipped, saying why: for a test that cannot run in
+ * this build or on this machine (never to hide a failure). A skipped test
+ * counts as neither passed nor failed. */
+#define SKIP(...)                                                                                  \
+        do {                                                                                       \
+                tv_test_skip(__VA_ARGS__);                                                         \
+                return;                                                                            \
+        } while (0)
 
 #define CHECK(cond)                                                                                \
         do {                                                                                       \
