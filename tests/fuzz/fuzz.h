@@ -21,6 +21,9 @@
  * every input, so that an input's result depends on it alone. */
 void fuzz_pool_save(void);
 void fuzz_pool_restore(void);
+/* NULL when the pool is as saved (LUKS formatting aside), else what
+ * changed: a request that failed must leave it so. */
+const char *fuzz_pool_changed(void);
 
 /* stub_lvm.c, for stub_crypt.c: the LUKS state of the LV whose device is
  * `path` ("/dev/VG/LV"), or of the LV mapped as `mapping`. NULL: none. */
@@ -43,5 +46,7 @@ void fuzz_sys_set_root(const char *dir);
 /* The mount table as setup left it, kept and put back like the pool. */
 void fuzz_sys_save(void);
 void fuzz_sys_restore(void);
+/* NULL when the mount table is as saved, else a mount point that differs. */
+const char *fuzz_sys_changed(void);
 
 #endif

@@ -4,7 +4,8 @@
  * body. The input goes through tv_dispatch(), as the gRPC server calls it:
  * decode, validation, handler, reply. The reply is then checked: a known
  * status, a message on every error, and on OK a body that decodes as the
- * method's response. Before every input the pool is put back as setup left
+ * method's response; after an error, the pool and the mounts must be as
+ * they were. Before every input the pool is put back as setup left
  * it and the kubelet directory is emptied, so a crash input replays alone. */
 #include <errno.h>
 #include <fcntl.h>
@@ -183,6 +184,23 @@ static void check_reply(const tv_rpc_method *m, const tv_reply *reply) {
         protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+/* A request that failed changed nothing: no LV, tag, mapping or mount is
+ * left behind or taken away. */
+static void check_unchanged(const tv_rpc_method *m, const tv_reply *reply) {
+        const char *what;
+
+        if (reply->status == TV_STATUS_OK)
+                return;
+        what = fuzz_pool_changed();
+        if (!what)
+                what = fuzz_sys_changed();
+        if (what) {
+                fprintf(stderr, "fuzz: %s failed (%s: %s) but changed %s\n", m->path, tv_status_name(reply->status),
+                        reply->message, what);
+                abort();
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const tv_rpc_method *m;
         tv_reply reply = {0};
@@ -192,6 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         m = methods[data[0] % n_methods];
         tv_dispatch(server, m->path, data + 1, size - 1, &reply);
         check_reply(m, &reply);
+        check_unchanged(m, &reply);
         if (verbose)
                 fprintf(stderr, "fuzz: %s -> %s %s\n", m->path, tv_status_name(reply.status), reply.message);
         tv_reply_clear(&reply);

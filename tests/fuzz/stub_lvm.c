@@ -98,6 +98,27 @@ fuzz_luks *fuzz_luks_by_mapping(const char *mapping, uint64_t *ret_size) {
         return NULL;
 }
 
+static bool same_lv(const fake_lv *a, const fake_lv *b) {
+        if (strcmp(a->name, b->name) != 0 || strcmp(a->origin, b->origin) != 0 || a->size != b->size ||
+            a->read_only != b->read_only || a->n_tags != b->n_tags || strcmp(a->luks.mapping, b->luks.mapping) != 0)
+                return false;
+        for (size_t i = 0; i < a->n_tags; i++)
+                if (strcmp(a->tags[i].key, b->tags[i].key) != 0 || strcmp(a->tags[i].value, b->tags[i].value) != 0)
+                        return false;
+        /* Formatting is the one change a failed request may leave: the
+         * retry takes the volume as it is (node_stage.c). */
+        return a->luks.kind == b->luks.kind || b->luks.kind == TV_LUKS_KIND_EMPTY;
+}
+
+const char *fuzz_pool_changed(void) {
+        if (n_lvs != saved_n_lvs)
+                return saved_n_lvs < n_lvs ? "an LV was added" : "an LV was removed";
+        for (size_t i = 0; i < n_lvs; i++)
+                if (!same_lv(&lvs[i], &saved_lvs[i]))
+                        return saved_lvs[i].name;
+        return NULL;
+}
+
 int fuzz_mapping_minor(const char *mapping) {
         for (size_t i = 0; i < n_lvs; i++)
                 if (lvs[i].luks.mapping[0] && strcmp(lvs[i].luks.mapping, mapping) == 0)

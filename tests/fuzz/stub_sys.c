@@ -51,6 +51,18 @@ void fuzz_sys_save(void) {
         memcpy(saved_mounts, mounts, sizeof(mounts));
 }
 
+const char *fuzz_sys_changed(void) {
+        for (size_t i = 0; i < MAX_MOUNTS; i++) {
+                const fake_mount *a = &mounts[i], *b = &saved_mounts[i];
+                if (strcmp(a->path, b->path) != 0)
+                        return a->path[0] ? a->path : b->path;
+                if (a->path[0] && (a->dev != b->dev || a->flags != b->flags || strcmp(a->root, b->root) != 0 ||
+                                   strcmp(a->data, b->data) != 0))
+                        return a->path;
+        }
+        return NULL;
+}
+
 void fuzz_sys_restore(void) {
         memcpy(mounts, saved_mounts, sizeof(mounts));
 }
