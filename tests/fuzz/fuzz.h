@@ -32,6 +32,7 @@ typedef struct fuzz_luks {
         char tenant[64];
         char fingerprint[80];
         char mapping[128]; /* "" when not open */
+        char fs[16];       /* file system made in the open mapping, or "" */
 } fuzz_luks;
 fuzz_luks *fuzz_luks_by_path(const char *path, uint64_t *ret_size);
 fuzz_luks *fuzz_luks_by_mapping(const char *mapping, uint64_t *ret_size);

@@ -10,6 +10,7 @@
 
 #define MAX_SEEDS 48
 #define STAGING FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/thinvault.csi.io/a1/globalmount"
+#define STAGING_C FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/thinvault.csi.io/c1"
 #define STAGING_B FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/volumeDevices/staging/pvc-b"
 #define TARGET FUZZ_KUBELET_DIR "/pods/0f1e/volumes/kubernetes.io~csi/pvc-a/mount"
 #define TARGET_B FUZZ_KUBELET_DIR "/pods/0f1e/volumeDevices/kubernetes.io~csi/pvc-b"
@@ -43,12 +44,13 @@ int fuzz_seeds(fuzz_seed **ret) {
         fuzz_seed *s = calloc(MAX_SEEDS, sizeof(*s));
         size_t n = 0;
         int r = 0;
-        char id_a[128], id_b[128], id_snap[128];
+        char id_a[128], id_b[128], id_c[128], id_snap[128];
 
         if (!s)
                 return -ENOMEM;
         id_of(TV_LV_KIND_VOLUME, "pvc-a", id_a, sizeof(id_a));
         id_of(TV_LV_KIND_VOLUME, "pvc-b", id_b, sizeof(id_b));
+        id_of(TV_LV_KIND_VOLUME, "pvc-c", id_c, sizeof(id_c));
         id_of(TV_LV_KIND_SNAPSHOT, "snap-a", id_snap, sizeof(id_snap));
 
         /* Capabilities: a mounted ext4 volume and a raw block one. */
@@ -138,6 +140,9 @@ int fuzz_seeds(fuzz_seed **ret) {
         ns_b.n_secrets = 1;
         ns_b.secrets = secs;
         r |= add(s, &n, "/csi.v1.Node/NodeStageVolume", "stage-b-block", &ns_b.base);
+        Csi__V1__CreateVolumeRequest cv_c_blk = cv_b;
+        cv_c_blk.name = "pvc-c";
+        r |= add(s, &n, "/csi.v1.Controller/CreateVolume", "create-c-block", &cv_c_blk.base);
 
         /* ---- Identity ---- */
         Csi__V1__GetPluginInfoRequest gpi = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
@@ -154,7 +159,7 @@ int fuzz_seeds(fuzz_seed **ret) {
         src.type_case = CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT;
         src.snapshot = &snap_src;
         Csi__V1__CreateVolumeRequest cv_c = cv_a;
-        cv_c.name = "pvc-c";
+        cv_c.name = "pvc-e";
         cv_c.volume_content_source = &src;
         r |= add(s, &n, "/csi.v1.Controller/CreateVolume", "create-from-snapshot", &cv_c.base);
         Csi__V1__VolumeContentSource__VolumeSource vol_src = CSI__V1__VOLUME_CONTENT_SOURCE__VOLUME_SOURCE__INIT;
@@ -216,6 +221,14 @@ int fuzz_seeds(fuzz_seed **ret) {
         r |= add(s, &n, "/csi.v1.Node/NodeGetCapabilities", "caps", &ngc.base);
         Csi__V1__NodeGetInfoRequest ngi = CSI__V1__NODE_GET_INFO_REQUEST__INIT;
         r |= add(s, &n, "/csi.v1.Node/NodeGetInfo", "info", &ngi.base);
+        /* A block volume staged as a file system: refused after its
+         * mapping is opened, which the undo closes again (the undo once
+         * read the mapping name out of scope: 57d3b88). */
+        Csi__V1__NodeStageVolumeRequest ns_c = ns_b;
+        ns_c.volume_id = id_c;
+        ns_c.staging_target_path = STAGING_C;
+        ns_c.volume_capability = &cap_fs;
+        r |= add(s, &n, "/csi.v1.Node/NodeStageVolume", "stage-c-block-as-fs-refused", &ns_c.base);
         Csi__V1__NodeUnstageVolumeRequest nu = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
         nu.volume_id = id_a;
         nu.staging_target_path = STAGING;

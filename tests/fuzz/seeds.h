@@ -43,7 +43,7 @@ void fuzz_seeds_free(fuzz_seed *s, size_t n);
 /* How many seeds the fuzzer's setup runs: CreateVolume x2, CreateSnapshot,
  * NodeStageVolume and NodePublishVolume of the first volume (formatted,
  * mapped, mounted at STAGING and bound at TARGET), NodeStageVolume of the
- * second as a block volume. */
-#define FUZZ_N_SETUP 6
+ * second as a block volume, and a third (block) volume left unstaged. */
+#define FUZZ_N_SETUP 7
 
 #endif

@@ -29,7 +29,11 @@ int tv_luks_probe(const char *device_path, tv_luks_info *ret_info, tv_crypt_erro
         if (!l && !(l = fuzz_luks_by_mapping(strrchr(device_path, '/') ? strrchr(device_path, '/') + 1 : "", NULL)))
                 return fail(err, -ENOENT, "no device %s", device_path);
         if (strncmp(device_path, "/dev/mapper/", 12) == 0) {
-                /* What is inside the open mapping: nothing yet. */
+                /* What is inside the open mapping: what mkfs made. */
+                if (l->fs[0]) {
+                        info.kind = TV_LUKS_KIND_OTHER;
+                        snprintf(info.type, sizeof(info.type), "%s", l->fs);
+                }
                 *ret_info = info;
                 return 0;
         }
