@@ -18,11 +18,17 @@ int cli_cmd_volumes(const cli_globals *g, int argc, char **argv);
 int cli_cmd_usage(const cli_globals *g, int argc, char **argv);
 int cli_cmd_inspect(const cli_globals *g, int argc, char **argv);
 int cli_cmd_audit(const cli_globals *g, int argc, char **argv);
+/* `thinvaultctl limits VOLUME [--set KEY=VALUE]... [--clear]`: shows a
+ * volume's budget from LVM and the cgroup; --set/--clear change it through
+ * the plugin's ControllerModifyVolume (the one writer of limits). */
+int cli_cmd_limits(const cli_globals *g, int argc, char **argv);
 
 /* ---- shared by the admin commands (admin_common.c) ---------------------- */
 
 #define ADMIN_DEFAULT_VG "thinvault"
 #define ADMIN_DEFAULT_THIN_POOL "pool"
+
+#define ADMIN_MAX_SETS 16
 
 typedef enum { ADMIN_OUT_TABLE = 0, ADMIN_OUT_JSON = 1 } admin_output;
 
@@ -33,6 +39,7 @@ typedef struct {
         const char *summary;  /* one line */
         const char *details;  /* more help text, may be NULL */
         bool takes_config;    /* --config PATH */
+        bool takes_set;       /* --set KEY=VALUE (repeatable) and --clear */
         int n_args;           /* positional arguments: exactly this many */
 } admin_command;
 
@@ -43,6 +50,9 @@ typedef struct {
         admin_output output;
         char **args; /* the positional arguments */
         int n_args;
+        const char *sets[ADMIN_MAX_SETS]; /* --set KEY=VALUE, as given */
+        size_t n_sets;
+        bool clear; /* --clear */
 } admin_opts;
 
 /* Parse argv (argv[0] is the command) into *o: --vg, --thin-pool (defaults
@@ -52,6 +62,13 @@ typedef struct {
  * exit status to return (CLI_OK after --help, CLI_USAGE on bad usage,
  * with the message printed). */
 int admin_parse(const admin_command *cmd, int argc, char **argv, admin_opts *o);
+
+/* admin_parse() for a command whose one argument is VOLUME: a volume id
+ * "VG:LV" (as CreateVolume returns it) or an LV name in --vg. Fills vg and
+ * lv (ADMIN_NAME_MAX bytes each). Returns like admin_parse(). */
+#define ADMIN_NAME_MAX 128
+int admin_parse_volume(const admin_command *cmd, int argc, char **argv, admin_opts *o, char vg[ADMIN_NAME_MAX],
+                       char lv[ADMIN_NAME_MAX]);
 
 /* Open the pool and collect (meter). Prints the error and returns
  * CLI_FAILED on failure, else 0 with *ret_report. `only_lv` and `flags`
@@ -68,6 +85,10 @@ const char *admin_bytes(uint64_t v, char *buf, size_t size);
 
 /* "riops=300 wiops=300 rbps=max wbps=100Mi/s"-like, "unlimited" for all 0. */
 const char *admin_limits(const tv_limits *l, char *buf, size_t size);
+
+/* What io.max holds for a volume, for people: "riops=... (CGROUP/io.max)",
+ * "- (not staged on this node)" or why it cannot be read. Returns buf. */
+const char *admin_in_force(const tv_meter_report *rep, const tv_meter_volume *v, char *buf, size_t size);
 
 /* JSON helpers: a string or null; limits as an object (0 = unlimited). */
 json_t *admin_json_str(const char *s);

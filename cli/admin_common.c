@@ -25,21 +25,29 @@ static void admin_usage(const admin_command *cmd, FILE *f) {
               f);
         if (cmd->takes_config)
                 fputs("  --config PATH         the plugin's config file: show its pool thresholds\n", f);
+        if (cmd->takes_set)
+                fputs("  --set KEY=VALUE       a new budget parameter (repeat for more); the whole budget is\n"
+                      "                        replaced by the ones given, through the plugin (--endpoint)\n"
+                      "  --clear               remove the volume's budget, through the plugin\n",
+                      f);
         fputs("  --help                this text\n"
               "\n"
               "Reads LVM, device-mapper, sysfs and cgroup files directly (needs root); works while\n"
-              "the plugin is down and changes nothing. Sizes in JSON are bytes; a limit of 0 is\n"
-              "unlimited.\n",
+              "the plugin is down. Sizes in JSON are bytes; a limit of 0 is unlimited.\n",
               f);
+        if (!cmd->takes_set)
+                fputs("Changes nothing.\n", f);
 }
 
 int admin_parse(const admin_command *cmd, int argc, char **argv, admin_opts *o) {
-        enum { OPT_VG = 256, OPT_POOL, OPT_CGROUP, OPT_CONFIG, OPT_HELP };
+        enum { OPT_VG = 256, OPT_POOL, OPT_CGROUP, OPT_CONFIG, OPT_SET, OPT_CLEAR, OPT_HELP };
         static const struct option opts[] = {
                 {"vg", required_argument, NULL, OPT_VG},
                 {"thin-pool", required_argument, NULL, OPT_POOL},
                 {"cgroup-parent", required_argument, NULL, OPT_CGROUP},
                 {"config", required_argument, NULL, OPT_CONFIG},
+                {"set", required_argument, NULL, OPT_SET},
+                {"clear", no_argument, NULL, OPT_CLEAR},
                 {"output", required_argument, NULL, 'o'},
                 {"help", no_argument, NULL, OPT_HELP},
                 {0},
@@ -74,6 +82,23 @@ int admin_parse(const admin_command *cmd, int argc, char **argv, admin_opts *o) 
                                 return CLI_USAGE;
                         }
                         o->config = optarg;
+                        break;
+                case OPT_SET:
+                case OPT_CLEAR:
+                        if (!cmd->takes_set) {
+                                fprintf(stderr, "thinvaultctl %s: --set and --clear are options of thinvaultctl limits only\n",
+                                        cmd->name);
+                                return CLI_USAGE;
+                        }
+                        if (c == OPT_CLEAR) {
+                                o->clear = true;
+                                break;
+                        }
+                        if (o->n_sets == ADMIN_MAX_SETS) {
+                                fprintf(stderr, "thinvaultctl %s: at most %d --set options\n", cmd->name, ADMIN_MAX_SETS);
+                                return CLI_USAGE;
+                        }
+                        o->sets[o->n_sets++] = optarg;
                         break;
                 case 'o':
                         if (strcmp(optarg, "table") == 0)
@@ -111,6 +136,38 @@ int admin_parse(const admin_command *cmd, int argc, char **argv, admin_opts *o) 
         /* Reads only: the layers' info lines would only clutter the output. */
         if (!tv_log_enabled(TV_LOG_DEBUG))
                 tv_log_set_level(TV_LOG_WARN);
+        return -1;
+}
+
+static int split_volume(const char *arg, const char *dflt_vg, char *vg, size_t vg_size, char *lv, size_t lv_size) {
+        const char *colon = strchr(arg, ':');
+
+        if (colon) {
+                if ((size_t)(colon - arg) >= vg_size || strlen(colon + 1) >= lv_size)
+                        return -EINVAL;
+                memcpy(vg, arg, (size_t)(colon - arg));
+                vg[colon - arg] = '\0';
+                memcpy(lv, colon + 1, strlen(colon + 1) + 1);
+        } else {
+                if (strlen(dflt_vg) >= vg_size || strlen(arg) >= lv_size)
+                        return -EINVAL;
+                memcpy(vg, dflt_vg, strlen(dflt_vg) + 1);
+                memcpy(lv, arg, strlen(arg) + 1);
+        }
+        return tv_lvm_name_valid(vg) && tv_lvm_name_valid(lv) ? 0 : -EINVAL;
+}
+
+int admin_parse_volume(const admin_command *cmd, int argc, char **argv, admin_opts *o, char vg[ADMIN_NAME_MAX],
+                       char lv[ADMIN_NAME_MAX]) {
+        int r = admin_parse(cmd, argc, argv, o);
+
+        if (r >= 0)
+                return r;
+        if (split_volume(o->args[0], o->vg, vg, ADMIN_NAME_MAX, lv, ADMIN_NAME_MAX) < 0) {
+                fprintf(stderr, "thinvaultctl %s: '%s' is neither a volume id (VG:LV) nor an LV name\n", cmd->name,
+                        o->args[0]);
+                return CLI_USAGE;
+        }
         return -1;
 }
 
@@ -196,6 +253,20 @@ const char *admin_limits(const tv_limits *l, char *buf, size_t size) {
         snprintf(buf, size, "riops=%s wiops=%s rbps=%s wbps=%s", limit_value(l->read_iops, false, a, sizeof(a)),
                  limit_value(l->write_iops, false, b, sizeof(b)), limit_value(l->read_bps, true, c, sizeof(c)),
                  limit_value(l->write_bps, true, d, sizeof(d)));
+        return buf;
+}
+
+const char *admin_in_force(const tv_meter_report *rep, const tv_meter_volume *v, char *buf, size_t size) {
+        char lim[160];
+
+        if (!v->staged)
+                snprintf(buf, size, "- (not staged on this node)");
+        else if (v->io_max_errno == -ENOENT && !rep->cgroup)
+                snprintf(buf, size, "no pods cgroup: %s", rep->cgroup_error);
+        else if (v->io_max_errno < 0)
+                snprintf(buf, size, "cannot read io.max: %s", strerror(-v->io_max_errno));
+        else
+                snprintf(buf, size, "%s (%s/io.max)", admin_limits(&v->in_force, lim, sizeof(lim)), rep->cgroup);
         return buf;
 }
 

@@ -34,25 +34,6 @@ static char *lv_dm_name(const char *vg, const char *lv) {
         return s;
 }
 
-/* VOLUME is a volume id "VG:LV" or an LV name. */
-static int split_volume(const char *arg, const char *dflt_vg, char *vg, size_t vg_size, char *lv, size_t lv_size) {
-        const char *colon = strchr(arg, ':');
-
-        if (colon) {
-                if ((size_t)(colon - arg) >= vg_size || strlen(colon + 1) >= lv_size)
-                        return -EINVAL;
-                memcpy(vg, arg, (size_t)(colon - arg));
-                vg[colon - arg] = '\0';
-                memcpy(lv, colon + 1, strlen(colon + 1) + 1);
-        } else {
-                if (strlen(dflt_vg) >= vg_size || strlen(arg) >= lv_size)
-                        return -EINVAL;
-                memcpy(vg, dflt_vg, strlen(dflt_vg) + 1);
-                memcpy(lv, arg, strlen(arg) + 1);
-        }
-        return tv_lvm_name_valid(vg) && tv_lvm_name_valid(lv) ? 0 : -EINVAL;
-}
-
 typedef struct {
         char *lv_table, *map_table; /* redacted; NULL when not there */
         int lv_table_errno, map_table_errno;
@@ -114,7 +95,7 @@ static void print_table_lines(const char *text) {
 }
 
 static int inspect_text(const tv_meter_report *rep, const tv_meter_volume *v, const tables *t) {
-        char a[32], b[32], c[32], lim[160];
+        char a[32], b[32], c[32], lim[160], force[640];
         const tv_lvm_tag *tg;
         size_t n = 0;
         time_t created = (time_t)tv_lv_created(v->lv);
@@ -167,14 +148,7 @@ static int inspect_text(const tv_meter_report *rep, const tv_meter_volume *v, co
         else
                 printf("            resolved %s (for %s)\n", admin_limits(&v->resolved, lim, sizeof(lim)),
                        admin_bytes(v->size_bytes, a, sizeof(a)));
-        if (!v->staged)
-                printf("            in force: - (not staged on this node)\n");
-        else if (v->io_max_errno == -ENOENT && !rep->cgroup)
-                printf("            in force: no pods cgroup: %s\n", rep->cgroup_error);
-        else if (v->io_max_errno < 0)
-                printf("            in force: cannot read io.max: %s\n", strerror(-v->io_max_errno));
-        else
-                printf("            in force %s (%s/io.max)\n", admin_limits(&v->in_force, lim, sizeof(lim)), rep->cgroup);
+        printf("            in force %s\n", admin_in_force(rep, v, force, sizeof(force)));
 
         if (!v->staged)
                 printf("Staged      no\n");
@@ -226,17 +200,13 @@ int cli_cmd_inspect(const cli_globals *g, int argc, char **argv) {
         };
         _cleanup_(tv_meter_report_freep) tv_meter_report *rep = NULL;
         _cleanup_(tables_clear) tables t = {0};
-        char vg[128], lv[128];
+        char vg[ADMIN_NAME_MAX], lv[ADMIN_NAME_MAX];
         admin_opts o;
         int r;
 
-        r = admin_parse(&cmd, argc, argv, &o);
+        r = admin_parse_volume(&cmd, argc, argv, &o, vg, lv);
         if (r >= 0)
                 return r;
-        if (split_volume(o.args[0], o.vg, vg, sizeof(vg), lv, sizeof(lv)) < 0) {
-                fprintf(stderr, "thinvaultctl inspect: '%s' is neither a volume id (VG:LV) nor an LV name\n", o.args[0]);
-                return CLI_USAGE;
-        }
         r = admin_collect(&o, vg, lv, TV_METER_PROBE_LUKS, &rep);
         if (r != 0)
                 return r;

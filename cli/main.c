@@ -20,7 +20,8 @@ static void usage(FILE *f) {
               "  usage                                     per-tenant totals (the metering view)\n"
               "  inspect VOLUME                            one volume: LV, tags, token, limits, mounts, dm tables\n"
               "  audit                                     check every volume's promises; exit status 1 on findings\n"
-              "  (these five read LVM, dm and sysfs directly; they take --vg VG --thin-pool POOL -o table|json)\n"
+              "  limits VOLUME [--set KEY=VALUE]... [--clear]  show a volume's I/O budget; change it via the plugin\n"
+              "  (these six read LVM, dm and sysfs directly; they take --vg VG --thin-pool POOL -o table|json)\n"
               "\n"
               "Options:\n"
               "  --endpoint unix:///PATH   the plugin's socket (default $CSI_ENDPOINT, else " DEFAULT_ENDPOINT ")\n"
@@ -83,6 +84,8 @@ int main(int argc, char **argv) {
                 return cli_cmd_inspect(&g, argc - optind, argv + optind);
         if (strcmp(argv[optind], "audit") == 0)
                 return cli_cmd_audit(&g, argc - optind, argv + optind);
+        if (strcmp(argv[optind], "limits") == 0)
+                return cli_cmd_limits(&g, argc - optind, argv + optind);
         fprintf(stderr, "thinvaultctl: unknown command '%s'\n", argv[optind]);
         usage(stderr);
         return CLI_USAGE;

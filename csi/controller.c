@@ -375,6 +375,7 @@ int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
 
         log_info("volume created", "volume=%s tenant=%s bytes=%" PRIu64 "%s%s", tv_lv_name(lv), spec.tenant,
                  tv_lv_size(lv), source ? " source=" : "", source ? tv_lv_name(source) : "");
+        tv_kill_point("create.after_lvcreate");
         resp.volume = encode_volume(s, &a, lv);
         return pack_and_free(reply, &a, &resp.base);
 }
@@ -413,6 +414,7 @@ int controller_delete_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
         r = volume_crypto_erase(p, lv, reply);
         if (r < 0)
                 return r;
+        tv_kill_point("delete.after_erase");
         r = tv_lv_delete(p, lv_name, &err);
         if (r == -EBUSY)
                 return reply_errno(reply, r, "volume %s is in use (mounted or mapped on this node): unstage it first",

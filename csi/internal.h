@@ -26,6 +26,7 @@ struct tv_server {
         char *loop_file;      /* embedded default: pool on this file */
         uint64_t loop_size;
         int max_concurrent;
+        int lvm_timeout_ms; /* 0: the lvm layer's default */
         volatile sig_atomic_t stop;
         volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
 

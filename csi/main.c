@@ -60,6 +60,8 @@ static void usage(FILE *f) {
               "  --loop-size SIZE          size of that file when it is created (default 1G; K/M/G/T)\n"
               "  --config PATH             quotas and pool thresholds (JSON; re-read on SIGHUP)\n"
               "  --max-concurrent N        RPCs served at once (default 32)\n"
+              "  --lvm-timeout SECONDS     kill an lvm2 command that runs longer (default 60); the RPC\n"
+              "                            fails with DEADLINE_EXCEEDED and may be retried\n"
               "  --kubelet-dir PATH        every staging/target path must be inside it (default /var/lib/kubelet)\n"
               "  --master-key PATH         file that tenant keys are derived from, for keySource \"derived\"\n"
               "                            (mode 0600/0400; without it such volumes are not staged)\n"
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
                 OPT_LOOP_SIZE,
                 OPT_CONFIG,
                 OPT_MAX,
+                OPT_LVM_TIMEOUT,
                 OPT_KUBELET_DIR,
                 OPT_MASTER_KEY,
                 OPT_CGROUP_PARENT,
@@ -115,6 +118,7 @@ int main(int argc, char **argv) {
                 {"loop-size", required_argument, NULL, OPT_LOOP_SIZE},
                 {"config", required_argument, NULL, OPT_CONFIG},
                 {"max-concurrent", required_argument, NULL, OPT_MAX},
+                {"lvm-timeout", required_argument, NULL, OPT_LVM_TIMEOUT},
                 {"kubelet-dir", required_argument, NULL, OPT_KUBELET_DIR},
                 {"master-key", required_argument, NULL, OPT_MASTER_KEY},
                 {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
@@ -163,6 +167,15 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         cfg.max_concurrent = (int)v;
+                        break;
+                case OPT_LVM_TIMEOUT:
+                        errno = 0;
+                        long t = strtol(optarg, &end, 10);
+                        if (errno || *end || t < 1 || t > 3600) {
+                                fprintf(stderr, "thinvault-csi: --lvm-timeout wants 1..3600 seconds, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        cfg.lvm_timeout_ms = (int)t * 1000;
                         break;
                 case OPT_KUBELET_DIR:
                         cfg.kubelet_dir = optarg;

@@ -375,6 +375,7 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         r = tv_luks_resize(v.mapping, &mapped_size, &cerr);
         if (r < 0)
                 return reply_errno(reply, r, "grow the encrypted mapping of volume %s: %s", v.lv_name, cerr.message);
+        tv_kill_point("expand.after_luks_resize");
         if (!block) {
                 r = grow_fs(&v, m.fstype, path, reply);
                 if (r < 0)

@@ -91,6 +91,59 @@ static int stage_key(tv_server *s, const Csi__V1__NodeStageVolumeRequest *req, c
         return 0;
 }
 
+/* The node-stage secret's "previousKey", present while a tenant rotates its
+ * key: the key its volumes may still be locked with. *ret_key stays NULL
+ * when the secret has none. */
+static int stage_previous_key(const Csi__V1__NodeStageVolumeRequest *req, const char *tenant, tv_key **ret_key,
+                              tv_reply *reply) {
+        static const char *const key_name[] = {"key"};
+        const char *value = NULL;
+        tv_crypt_error cerr;
+        int r;
+
+        for (size_t i = 0; i < req->n_secrets; i++)
+                if (req->secrets[i]->key && strcmp(req->secrets[i]->key, "previousKey") == 0)
+                        value = req->secrets[i]->value;
+        if (!value)
+                return 0;
+        /* The same rules as "key": base64 of 32 to 1024 random bytes. */
+        r = tv_key_from_secret(key_name, &value, 1, tenant, ret_key, &cerr);
+        if (r < 0)
+                return reply_errno(reply, r, "tenant %s: the node-stage secret's previousKey is not usable: %s", tenant,
+                                   cerr.message);
+        return 0;
+}
+
+/* Rotation, one volume at a time as each is staged: the tenant's Secret
+ * holds the new "key" and the old "previousKey"; a volume still locked with
+ * the old one gets a keyslot for the new one and loses the old (crypt.h:
+ * safe to retry after a crash at any step). A volume already on the new key
+ * is left as it is. */
+static int stage_rotate(const tv_lv *lv, const char *dev, const tv_key *previous, const tv_key *key,
+                        const char *tenant, tv_reply *reply) {
+        tv_crypt_error cerr;
+        tv_luks_info info;
+        int r;
+
+        if (!previous || tv_key_equal(previous, key))
+                return 0;
+        r = tv_luks_probe(dev, &info, &cerr);
+        if (r < 0)
+                return reply_errno(reply, r, "probe volume %s: %s", tv_lv_name(lv), cerr.message);
+        if (info.kind == TV_LUKS_KIND_OURS && strcmp(info.fingerprint, tv_key_fingerprint(key)) == 0)
+                return 0; /* on the new key already */
+        r = tv_luks_rotate(dev, previous, key, &cerr);
+        if (r == -EKEYREJECTED)
+                return reply_errno(reply, r, "tenant %s: neither the node-stage secret's key nor its previousKey opens "
+                                             "volume %s",
+                                   tenant, tv_lv_name(lv));
+        if (r < 0)
+                return reply_errno(reply, r, "volume %s: rotate to the new key: %s", tv_lv_name(lv), cerr.message);
+        log_info("volume key rotated", "volume=%s tenant=%s from=%s to=%s", tv_lv_name(lv), tenant, info.fingerprint,
+                 tv_key_fingerprint(key));
+        return 0;
+}
+
 /* ---- LUKS ------------------------------------------------------------------ */
 
 /* Format an empty LV; accept ours of the same tenant; refuse anything else
@@ -112,6 +165,7 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
                                            tv_lv_name(lv), cerr.message);
                 log_info("volume formatted", "volume=%s tenant=%s fingerprint=%s", tv_lv_name(lv), tenant,
                          tv_key_fingerprint(key));
+                tv_kill_point("stage.after_format");
                 return 0;
         case TV_LUKS_KIND_OURS:
                 if (strcmp(info.tenant, tenant) == 0)
@@ -150,6 +204,7 @@ static int make_fs(const node_volume *v, const char *fs, tv_reply *reply) {
                 return reply_errno(reply, r < 0 ? r : -EIO, "mkfs.%s on volume %s failed (status %d): %s", fs,
                                    v->lv_name, r, err ? tv_log_quote(tv_strstrip_end(err), q, sizeof(q)) : "");
         log_info("file system made", "volume=%s fs=%s", v->lv_name, fs);
+        tv_kill_point("stage.after_mkfs");
         return 0;
 }
 
@@ -270,7 +325,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
         _cleanup_(node_unlockp) void *lock = NULL;
         _cleanup_(tv_lv_freep) tv_lv *lv = NULL;
-        _cleanup_(tv_key_freep) tv_key *key = NULL;
+        _cleanup_(tv_key_freep) tv_key *key = NULL, *previous = NULL;
         _cleanup_free_ char *staging = NULL;
         _cleanup_close_ int staging_fd = -1;
         /* Before `undo`, whose undo.mapping points into it. */
@@ -337,7 +392,15 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         r = stage_key(s, req, lv, tenant, &key, &key_source, reply);
         if (r < 0)
                 return r;
+        if (strcmp(key_source, "secret") == 0) {
+                r = stage_previous_key(req, tenant, &previous, reply);
+                if (r < 0)
+                        return r;
+        }
         r = stage_luks_prepare(lv, dev, key, tenant, reply);
+        if (r < 0)
+                return r;
+        r = stage_rotate(lv, dev, previous, key, tenant, reply);
         if (r < 0)
                 return r;
         mapped = node_devnum(v.mapper_path, &mdev) == 0;
@@ -349,6 +412,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                 return reply_errno(reply, r, "open volume %s: %s", v.lv_name, cerr.message);
         if (!mapped)
                 undo.mapping = v.mapping;
+        tv_kill_point("stage.after_open");
         r = node_devnum(v.mapper_path, &mdev);
         if (r < 0)
                 return reply_errno(reply, r, "volume %s: mapping %s has no device node: %s", v.lv_name, v.mapping,
@@ -368,6 +432,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                 r = stage_mount(&v, &cap, fs, lv_fs && *lv_fs, staging, staging_fd, mdev, &undo, reply);
                 if (r < 0)
                         return r;
+                tv_kill_point("stage.after_mount");
         }
 
         r = iolimits_for_lv(lv, tv_lv_size(lv), &limits, reply);

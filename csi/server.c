@@ -287,6 +287,7 @@ int tv_server_new(const tv_config *cfg, tv_server **ret) {
         s->thin_pool = strdup(cfg->thin_pool);
         s->loop_file = cfg->loop_file ? strdup(cfg->loop_file) : NULL;
         s->loop_size = cfg->loop_size;
+        s->lvm_timeout_ms = cfg->lvm_timeout_ms;
         s->config_path = cfg->config ? strdup(cfg->config) : NULL;
         if (!s->endpoint || !s->vg || !s->thin_pool || (cfg->loop_file && !s->loop_file) ||
             (cfg->config && !s->config_path))

@@ -38,6 +38,8 @@ tv_pool *server_pool(tv_server *s, tv_reply *reply) {
                         pthread_mutex_unlock(&s->pool_mutex);
                         return NULL;
                 }
+                if (s->lvm_timeout_ms > 0)
+                        tv_pool_set_timeout(s->pool, s->lvm_timeout_ms);
                 log_info("pool opened", "vg=%s thin_pool=%s", s->vg, s->thin_pool);
                 apply_guard(s);
         }

@@ -24,6 +24,7 @@ typedef struct {
         uint64_t loop_size;    /* its size when it must be created */
         const char *config;    /* quota/threshold JSON file (NULL: defaults) */
         int max_concurrent;    /* RPCs served at once (0: default 32) */
+        int lvm_timeout_ms;    /* lvm2 command time-out (0: the lvm layer's 60 s) */
         const char *kubelet_dir;   /* node paths must be inside (NULL: /var/lib/kubelet) */
         const char *master_key;    /* file tenant keys are derived from (NULL: none) */
         const char *cgroup_parent; /* cgroup for io.max (NULL: found, kubepods[.slice]) */

@@ -122,6 +122,16 @@ uint64_t tv_now_ms(void);
 /* Monotonic microseconds. */
 uint64_t tv_now_us(void);
 
+/* ---- crash-consistency tests ------------------------------------------ */
+
+/* Test-only: when the environment variable TV_KILL_POINT names `name`, log
+ * one line (point=NAME) and die by SIGKILL right here, as a node losing
+ * power or an OOM kill would stop the plugin mid-RPC. Without the variable
+ * (every deployment) it is a getenv and a return. The points and the state
+ * each must leave recoverable are listed in DESIGN.md ("Kill points"). */
+#define TV_KILL_POINT_ENV "TV_KILL_POINT"
+void tv_kill_point(const char *name);
+
 /* Securely zero and free a buffer of `len` bytes (for anything that held a
  * secret). Safe with NULL. */
 void tv_erase_free(void *p, size_t len);

@@ -430,6 +430,8 @@ TEST(test_guest_limits_read_iops_hold_within_5_percent) {
 
         apply(&(tv_limits){.read_iops = 500});
         measure("randread 4k riops=500", "randread", "4k", 500, false, fx.base_read);
+        apply(&(tv_limits){.read_iops = 2000});
+        measure("randread 4k riops=2000", "randread", "4k", 2000, false, fx.base_read);
 }
 
 TEST(test_guest_limits_write_iops_hold_within_5_percent) {
@@ -438,6 +440,8 @@ TEST(test_guest_limits_write_iops_hold_within_5_percent) {
         measure("randwrite 4k wiops=100", "randwrite", "4k", 100, false, fx.base_write);
         apply(&(tv_limits){.write_iops = 500});
         measure("randwrite 4k wiops=500", "randwrite", "4k", 500, false, fx.base_write);
+        apply(&(tv_limits){.write_iops = 2000});
+        measure("randwrite 4k wiops=2000", "randwrite", "4k", 2000, false, fx.base_write);
 }
 
 TEST(test_guest_limits_bandwidth_holds_within_5_percent) {

@@ -3,8 +3,8 @@
 # created with limit parameters, staged (their dm-crypt mapping's io.max on
 # a kubepods cgroup), and fio 4k direct random I/O run from a process in a
 # pod-like child cgroup. The IOPS fio gets, and the reads the mapping's
-# /sys/block/dm-N/stat counts, must be the budget: at 2000 IOPS (100 and
-# 500 are guest_limits' on a dm-zero device), for two volumes at once, and
+# /sys/block/dm-N/stat counts, must be the budget: at 100 and 500 IOPS
+# (2000 is guest_limits' on a dm-zero device), for two volumes at once, and
 # across a live ControllerModifyVolume; per-GiB budgets follow expansion;
 # bad values change nothing; unstage leaves no io.max line.
 #
@@ -127,11 +127,12 @@ pod_cgroup() {
 # emulated, and 4 psync jobs could not keep even a few hundred IOPS queued
 # at the throttle.
 FIO_ENGINE=(--ioengine=libaio --iodepth=8 --numjobs=4)
+FIO_SIZE=() # e.g. (--size=32M): keep fio on a prefilled region of a big volume
 fio_in_pod() {
         local pod
         pod=$(pod_cgroup "$1")
         sh -c 'echo $$ >"$0" && exec fio "$@"' "$pod/cgroup.procs" --name=iol --filename="$2" --rw="$3" \
-                --bs=4k --direct=1 "${FIO_ENGINE[@]}" --time_based --runtime="$4" --group_reporting \
+                --bs=4k --direct=1 "${FIO_ENGINE[@]}" "${FIO_SIZE[@]}" --time_based --runtime="$4" --group_reporting \
                 --randrepeat=0 --norandommap --output-format=json --output="$5" >/dev/null
 }
 # fio_watched POD DEV RW SECONDS JSON_OUT: fio_in_pod with a watcher that
@@ -197,35 +198,41 @@ stage_and_find() { # ID NAME
         [ -r "$STAT" ] || t_fail "no $STAT"
 }
 
-test_2000_iops_read_and_write_through_the_driver_within_5_percent() {
+# 100 and 500 IOPS through the whole stack (thin LV, dm-crypt, the
+# plugin's io.max). 2000 is guest_limits' on a dm-zero device: through
+# dm-crypt on a loop file the emulated guest does only ~1100-1900 IOPS
+# unthrottled, so a 2000 cap there would measure the guest, not the kernel.
+test_100_and_500_iops_read_and_write_through_the_driver_within_5_percent() {
         start_plugin
-        local id base_r base_w rw dir got attempt
-        id=$(create iops2000 $((32 * MiB)) ',"iops":"2000"') || t_fail "create"
-        stage_and_find "$id" iops2000
-        io_max_is "$DEV" "rbps=max wbps=max riops=2000 wiops=2000"
+        local id base_r base_w rw dir got attempt limit
+        id=$(create iops100 $((32 * MiB)) ',"iops":"100"') || t_fail "create"
+        stage_and_find "$id" iops100
+        io_max_is "$DEV" "rbps=max wbps=max riops=100 wiops=100"
         prefill "$MAP"
-        # What the device does without a budget, through dm-crypt on a
-        # thin LV on a loop file: lifted by hand, put back by hand below.
+        # What the device does without a budget: lifted by hand, put back
+        # through the driver (ControllerModifyVolume) below.
         echo "$DEV rbps=max wbps=max riops=max wiops=max" >$CG/io.max || t_fail "lift"
         fio_in_pod p1 "$MAP" randread 2 $D/base-r.json || t_fail "fio baseline read"
         fio_in_pod p1 "$MAP" randwrite 2 $D/base-w.json || t_fail "fio baseline write"
         base_r=$(fio_iops $D/base-r.json read)
         base_w=$(fio_iops $D/base-w.json write)
         say "    unlimited (${FIO_ENGINE[*]}): randread $base_r IOPS, randwrite $base_w IOPS"
-        below "$base_r" 2100 && t_fail "the device does only $base_r read IOPS unlimited: cannot test 2000"
-        below "$base_w" 2100 && t_fail "the device does only $base_w write IOPS unlimited: cannot test 2000"
-        echo "$DEV riops=2000 wiops=2000" >$CG/io.max || t_fail "restore"
-        io_max_is "$DEV" "rbps=max wbps=max riops=2000 wiops=2000"
-        for rw in randread randwrite; do
-                dir=${rw#rand}
-                for attempt in 1 2; do
-                        fio_watched p1 "$MAP" $rw 4 $D/run.json || t_fail "fio $rw"
-                        got=$(fio_iops $D/run.json $dir)
-                        say "    $rw 4k limit 2000: measured $got IOPS ($(err_pct "$got" 2000)%) [${FIO_ENGINE[*]}], longest guest pause $(cat $D/gap.p1) s"
-                        judge "$rw at 2000" "$got" 2000 $attempt p1 && break
+        below "$base_r" 750 && t_fail "the device does only $base_r read IOPS unlimited: cannot test 500"
+        below "$base_w" 750 && t_fail "the device does only $base_w write IOPS unlimited: cannot test 500"
+        for limit in 100 500; do
+                modify "$id" "\"iops\":\"$limit\"" >/dev/null || t_fail "modify to $limit"
+                io_max_is "$DEV" "rbps=max wbps=max riops=$limit wiops=$limit"
+                for rw in randread randwrite; do
+                        dir=${rw#rand}
+                        for attempt in 1 2; do
+                                fio_watched p1 "$MAP" $rw 4 $D/run.json || t_fail "fio $rw"
+                                got=$(fio_iops $D/run.json $dir)
+                                say "    $rw 4k limit $limit: measured $got IOPS ($(err_pct "$got" $limit)%) [${FIO_ENGINE[*]}], longest guest pause $(cat $D/gap.p1) s"
+                                judge "$rw at $limit" "$got" $limit $attempt p1 && break
+                        done
                 done
         done
-        unstage "$id" iops2000 >/dev/null || t_fail "unstage"
+        unstage "$id" iops100 >/dev/null || t_fail "unstage"
         io_max_line "$DEV" && t_fail "io.max line left"
         delete "$id" >/dev/null || t_fail "delete"
 }
@@ -413,10 +420,10 @@ test_per_gib_limits_resolve_for_the_capacity_and_rescale_on_expansion() {
         delete "$small" >/dev/null || t_fail "delete small"
 
         # Thin: a 1 GiB volume costs only what is written.
-        id=$(create pergib $GiB ',"readIOPSPerGiB":"300","writeIOPSPerGiB":"100","maxWriteIOPS":"150","readBytesPerSecondPerGiB":"1Mi"') ||
+        id=$(create pergib $GiB ',"readIOPSPerGiB":"300","writeIOPSPerGiB":"100","maxWriteIOPS":"150","readBytesPerSecondPerGiB":"4Mi"') ||
                 t_fail "create"
         stage_and_find "$id" pergib
-        io_max_is "$DEV" "rbps=1048576 wbps=max riops=300 wiops=100"
+        io_max_is "$DEV" "rbps=4194304 wbps=max riops=300 wiops=100"
         publish "$id" pergib >/dev/null || t_fail "publish"
         ctl csi Controller.ControllerExpandVolume --json "{\"volumeId\":\"$id\",\"capacityRange\":{\"requiredBytes\":\"$((GiB + 4 * MiB))\"}}" >/dev/null ||
                 t_fail "ControllerExpandVolume"
@@ -425,15 +432,21 @@ test_per_gib_limits_resolve_for_the_capacity_and_rescale_on_expansion() {
                 \"volumeCapability\":$BLOCK_CAP}") || t_fail "NodeExpandVolume"
         [ "$(jval capacityBytes <<<"$out")" = $((GiB + 4 * MiB)) ] || t_fail "capacity: $out"
         # 1 GiB + 4 MiB is budgeted as 2 GiB; the write ceiling holds.
-        io_max_is "$DEV" "rbps=2097152 wbps=max riops=600 wiops=150"
-        [ "$(limits_tag "$id")" = "v1/rig:300/wig:100/wix:150/rbg:1Mi" ] || t_fail "tag: '$(limits_tag "$id")'"
-        # And the kernel holds the rescaled read budget.
+        io_max_is "$DEV" "rbps=8388608 wbps=max riops=600 wiops=150"
+        [ "$(limits_tag "$id")" = "v1/rig:300/wig:100/wix:150/rbg:4Mi" ] || t_fail "tag: '$(limits_tag "$id")'"
+        # And the kernel holds the rescaled read budget (8 MiB/s is 2048
+        # reads of 4 KiB: the IOPS budget binds, not the bytes), on the
+        # first 32 MiB, written first, as the other tests read written
+        # blocks.
+        dd if=/dev/zero of="$MAP" bs=1M count=32 oflag=direct status=none || t_fail "prefill"
+        FIO_SIZE=(--size=32M)
         for attempt in 1 2; do
                 fio_watched g "$MAP" randread 3 $D/g.json || t_fail "fio"
                 got=$(fio_iops $D/g.json read)
                 say "    after expansion to 2 GiB (budget): randread limit 600 measured $got IOPS ($(err_pct "$got" 600)%), longest guest pause $(cat $D/gap.g) s"
                 judge "randread after expansion (600)" "$got" 600 $attempt g && break
         done
+        FIO_SIZE=()
         unpublish "$id" pergib >/dev/null || t_fail "unpublish"
         unstage "$id" pergib >/dev/null || t_fail "unstage"
         io_max_line "$DEV" && t_fail "io.max line left"
@@ -470,6 +483,37 @@ test_bad_values_are_invalid_argument_and_change_nothing() {
         done
         [ "$(limits_tag "$id")" = "$tag" ] || t_fail "a refused modify changed the tag: $tag -> $(limits_tag "$id")"
         unstage "$id" good >/dev/null || t_fail "unstage"
+        delete "$id" >/dev/null || t_fail "delete"
+}
+
+test_cli_shows_and_changes_a_volumes_limits() {
+        start_plugin
+        local id out err
+        id=$(create cli $((32 * MiB)) ',"iops":"200"') || t_fail "create"
+        out=$(timeout 120 "$CTL" --endpoint "unix://$SOCK" limits --vg $VG "$id") || t_fail "limits (unstaged): $out"
+        grep -q "^Spec      v1/ri:200/wi:200$" <<<"$out" || t_fail "spec not shown: $out"
+        grep -q "^In force  - (not staged" <<<"$out" || t_fail "unstaged not said: $out"
+        stage_and_find "$id" cli
+        out=$(timeout 120 "$CTL" --endpoint "unix://$SOCK" limits --vg $VG -o json "$id") || t_fail "limits -o json: $out"
+        [ "$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["inForce"]["readIOPS"], d["inForce"]["writeIOPS"], d["staged"])' <<<"$out")" = "200 200 True" ] ||
+                t_fail "in force (json): $out"
+        # --set goes through ControllerModifyVolume: tag and io.max at once.
+        out=$(timeout 120 "$CTL" --endpoint "unix://$SOCK" limits --vg $VG "$id" --set readIOPS=300 --set writeBytesPerSecond=2Mi) ||
+                t_fail "limits --set: $out"
+        say "$(sed 's/^/    /' <<<"$out")"
+        io_max_is "$DEV" "rbps=max wbps=2097152 riops=300 wiops=max"
+        [ "$(limits_tag "$id")" = "v1/ri:300/wb:2Mi" ] || t_fail "tag after --set: '$(limits_tag "$id")'"
+        grep -q "^In force  riops=300 wiops=max rbps=max wbps=2" <<<"$out" || t_fail "new budget not shown: $out"
+        # A bad value: the plugin's INVALID_ARGUMENT, exit status 1, nothing changed.
+        err=$(timeout 120 "$CTL" --endpoint "unix://$SOCK" limits --vg $VG "$id" --set readIOPS=-3 2>&1 >/dev/null)
+        [ $? = 1 ] || t_fail "bad --set: exit status not 1"
+        [[ "$err" == INVALID_ARGUMENT:* ]] || t_fail "bad --set: $err"
+        io_max_is "$DEV" "rbps=max wbps=2097152 riops=300 wiops=max"
+        # --clear removes the budget: no tag, no io.max line.
+        timeout 120 "$CTL" --endpoint "unix://$SOCK" limits --vg $VG "$id" --clear >/dev/null || t_fail "limits --clear"
+        [ -z "$(limits_tag "$id")" ] || t_fail "tag after --clear: '$(limits_tag "$id")'"
+        io_max_line "$DEV" && t_fail "io.max line left after --clear: $(cat $CG/io.max)"
+        unstage "$id" cli >/dev/null || t_fail "unstage"
         delete "$id" >/dev/null || t_fail "delete"
 }
 

@@ -28,6 +28,7 @@ mkdir -p $D $K/plugins $K/pods $OUT
 # in files so the final test can look for them everywhere.
 [ -f $D/key-a ] || head -c 32 /dev/urandom | base64 -w0 >$D/key-a
 [ -f $D/key-b ] || head -c 32 /dev/urandom | base64 -w0 >$D/key-b
+[ -f $D/key-a2 ] || head -c 32 /dev/urandom | base64 -w0 >$D/key-a2
 if [ ! -f $D/master ]; then
         head -c 32 /dev/urandom >$D/master
         head -c 32 /dev/urandom >$D/master2
@@ -35,6 +36,7 @@ if [ ! -f $D/master ]; then
 fi
 KEY_A=$(cat $D/key-a)
 KEY_B=$(cat $D/key-b)
+KEY_A2=$(cat $D/key-a2) # team-a's next key (rotation)
 
 ctl() { timeout 300 "$CTL" --endpoint "unix://$SOCK" --timeout 290 "$@"; }
 # jvals KEY: every value of KEY in the CLI's pretty JSON, in order, one a
@@ -243,6 +245,54 @@ test_other_tenants_secret_or_derived_key_is_permission_denied() {
         [ -e "/dev/mapper/$(lv_of "$idd")" ] && t_fail "mapping left after a wrong master key"
         mounted "$stg" && t_fail "mounted after a wrong master key"
         return 0
+}
+
+# stage_rotating ID PATH KEY PREVIOUS_KEY: a Secret in the middle of a rotation
+stage_rotating() {
+        req $D/req.json "{\"volumeId\":\"$1\",\"stagingTargetPath\":\"$2\",\"volumeCapability\":$MOUNT_CAP,
+                \"secrets\":{\"key\":\"$3\",\"previousKey\":\"$4\"}}"
+        ctl csi Node.NodeStageVolume --json @$D/req.json
+}
+# token_fingerprint ID: the key fingerprint in the volume's thinvault token
+token_fingerprint() {
+        cryptsetup luksDump --dump-json-metadata "/dev/$VG/${1#*:}" | grep -o '"key_fingerprint": *"[^"]*"' | cut -d'"' -f4
+}
+
+test_key_rotation_with_previous_key_keeps_data_and_retires_the_old_key() {
+        start_plugin
+        local id stg fp1 fp2 err
+        id=$(create rot team-a $((32 * MiB))) || t_fail "create"
+        stg=$(staging_of rot)
+        mkparents "$stg"
+        stage "$id" "$stg" "$KEY_A" >/dev/null || t_fail "stage with the old key"
+        head -c 1048576 /dev/urandom >$D/rot.data
+        cp $D/rot.data "$stg/data" && sync || t_fail "write"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        fp1=$(token_fingerprint "$id")
+        [ -n "$fp1" ] || t_fail "no token fingerprint"
+        # The tenant's Secret now holds key=new, previousKey=old.
+        stage_rotating "$id" "$stg" "$KEY_A2" "$KEY_A" >/dev/null || t_fail "stage during rotation"
+        cmp -s $D/rot.data "$stg/data" || t_fail "data changed by the rotation"
+        grep -q 'msg="volume key rotated".*tenant=team-a' $D/csi.log || t_fail "no rotation logged"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage after rotation"
+        fp2=$(token_fingerprint "$id")
+        [ -n "$fp2" ] && [ "$fp2" != "$fp1" ] || t_fail "token fingerprint not moved: $fp1 -> $fp2"
+        # The old key is gone from the header; the new one alone opens it.
+        err=$(expect_status PERMISSION_DENIED "the retired key" stage "$id" "$stg" "$KEY_A") || exit 1
+        [ -e "/dev/mapper/$(lv_of "$id")" ] && t_fail "mapping left after the retired key"
+        stage "$id" "$stg" "$KEY_A2" >/dev/null || t_fail "stage with the new key alone"
+        cmp -s $D/rot.data "$stg/data" || t_fail "data lost after rotation"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        # The same Secret again (every later stage sends it): nothing to do.
+        stage_rotating "$id" "$stg" "$KEY_A2" "$KEY_A" >/dev/null || t_fail "stage with the rotated Secret again"
+        [ "$(token_fingerprint "$id")" = "$fp2" ] || t_fail "fingerprint changed on a second pass"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        # Keys that do not open it, current or previous: refused, untouched.
+        err=$(expect_status PERMISSION_DENIED "team-b's keys as key and previousKey" stage_rotating "$id" "$stg" "$KEY_B" "$KEY_A") || exit 1
+        [[ "$err" == *previousKey* ]] || t_fail "message does not say which keys: $err"
+        [ "$(token_fingerprint "$id")" = "$fp2" ] || t_fail "a refused rotation changed the header"
+        expect_status INVALID_ARGUMENT "previousKey not base64" stage_rotating "$id" "$stg" "$KEY_A2" "not-a-key!" >/dev/null
+        delete "$id" >/dev/null || t_fail "delete"
 }
 
 test_volume_with_foreign_ext4_or_luks_is_refused_and_unchanged() {
@@ -556,7 +606,7 @@ test_path_traversal_relative_outside_and_symlinks_are_invalid_and_mount_nothing(
 final_no_key_material_in_plugin_log_or_errors() {
         local k hex files=($D/csi.log $ERRORS)
         [ -s $D/csi.log ] && [ -s $ERRORS ] || t_fail "nothing to search"
-        for k in "$KEY_A" "$KEY_B" "$(base64 -w0 <$D/master)" "$(base64 -w0 <$D/master2)" \
+        for k in "$KEY_A" "$KEY_B" "$KEY_A2" "$(base64 -w0 <$D/master)" "$(base64 -w0 <$D/master2)" \
                 "$(derived_key $D/master team-a)" "$(derived_key $D/master team-b)"; do
                 hex=$(base64 -d <<<"$k" | xxd -p -c 256)
                 for needle in "$k" "${k%%=*}" "$hex" "${hex:0:16}" "$(tr 'a-f' 'A-F' <<<"$hex")"; do
