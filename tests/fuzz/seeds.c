@@ -16,6 +16,8 @@
 #define TARGET_B FUZZ_KUBELET_DIR "/pods/0f1e/volumeDevices/kubernetes.io~csi/pvc-b"
 /* 32 bytes, base64: a node-stage secret's "key". */
 #define SECRET_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+/* Another 32 bytes: the key a tenant rotates to. */
+#define SECRET_KEY_NEW "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 
 typedef Csi__V1__CreateVolumeRequest__ParametersEntry param;
 
@@ -229,6 +231,18 @@ int fuzz_seeds(fuzz_seed **ret) {
         ns_c.staging_target_path = STAGING_C;
         ns_c.volume_capability = &cap_fs;
         r |= add(s, &n, "/csi.v1.Node/NodeStageVolume", "stage-c-block-as-fs-refused", &ns_c.base);
+        /* Key rotation: the Secret's new "key" and old "previousKey". */
+        Csi__V1__NodeStageVolumeRequest__SecretsEntry sec_new = CSI__V1__NODE_STAGE_VOLUME_REQUEST__SECRETS_ENTRY__INIT,
+                                                      sec_prev = CSI__V1__NODE_STAGE_VOLUME_REQUEST__SECRETS_ENTRY__INIT;
+        Csi__V1__NodeStageVolumeRequest__SecretsEntry *secs_rot[] = {&sec_new, &sec_prev};
+        sec_new.key = "key";
+        sec_new.value = SECRET_KEY_NEW;
+        sec_prev.key = "previousKey";
+        sec_prev.value = SECRET_KEY;
+        Csi__V1__NodeStageVolumeRequest ns_rot = ns_b;
+        ns_rot.n_secrets = 2;
+        ns_rot.secrets = secs_rot;
+        r |= add(s, &n, "/csi.v1.Node/NodeStageVolume", "stage-b-block-rotate", &ns_rot.base);
         Csi__V1__NodeUnstageVolumeRequest nu = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
         nu.volume_id = id_a;
         nu.staging_target_path = STAGING;

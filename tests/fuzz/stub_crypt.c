@@ -103,6 +103,26 @@ int tv_luks_resize(const char *mapping_name, uint64_t *ret_size, tv_crypt_error 
         return 0;
 }
 
+int tv_luks_rotate(const char *device_path, const tv_key *old_key, const tv_key *new_key, tv_crypt_error *err) {
+        fuzz_luks *l = fuzz_luks_by_path(device_path, NULL);
+
+        if (!l)
+                return fail(err, -ENOENT, "no device %s", device_path);
+        if (!old_key || !new_key || strcmp(tv_key_tenant(old_key), tv_key_tenant(new_key)) != 0 ||
+            tv_key_equal(old_key, new_key))
+                return fail(err, -EINVAL, "rotate %s: keys of different tenants, or equal", device_path);
+        if (l->kind != TV_LUKS_KIND_OURS)
+                return fail(err, -EMEDIUMTYPE, "%s is not a thinvault LUKS2 volume", device_path);
+        if (strcmp(l->tenant, tv_key_tenant(new_key)) != 0)
+                return fail(err, -EKEYREJECTED, "%s belongs to another tenant", device_path);
+        if (strcmp(l->fingerprint, tv_key_fingerprint(new_key)) == 0)
+                return 0; /* done already: a retry */
+        if (strcmp(l->fingerprint, tv_key_fingerprint(old_key)) != 0)
+                return fail(err, -EKEYREJECTED, "neither key opens %s", device_path);
+        snprintf(l->fingerprint, sizeof(l->fingerprint), "%s", tv_key_fingerprint(new_key));
+        return 0;
+}
+
 int tv_luks_erase(const char *device_path, tv_crypt_error *err) {
         fuzz_luks *l = fuzz_luks_by_path(device_path, NULL);
 

@@ -38,6 +38,7 @@ static size_t n_lvs, saved_n_lvs;
 struct tv_pool {
         pthread_mutex_t lock;
         unsigned max_data, max_meta, max_overprovision;
+        int timeout_ms;
 };
 
 void fuzz_pool_save(void) {
@@ -293,6 +294,10 @@ void tv_pool_set_guard(tv_pool *p, unsigned max_data_percent, unsigned max_metad
         p->max_data = max_data_percent;
         p->max_meta = max_metadata_percent;
         p->max_overprovision = max_overprovision_percent;
+}
+
+void tv_pool_set_timeout(tv_pool *p, int timeout_ms) {
+        p->timeout_ms = timeout_ms;
 }
 
 tv_pool *tv_pool_lock(tv_pool *p) {
