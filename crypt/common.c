@@ -81,3 +81,38 @@ bool tv_tenant_valid(const char *tenant) {
         }
         return true;
 }
+
+/* Pure helpers of luks.c's interface, kept here so that a program
+ * without libcryptsetup (tests/fuzz) links the real ones. */
+
+const char *tv_luks_kind_to_string(tv_luks_kind kind) {
+        switch (kind) {
+        case TV_LUKS_KIND_EMPTY:
+                return "empty";
+        case TV_LUKS_KIND_OURS:
+                return "ours";
+        case TV_LUKS_KIND_FOREIGN:
+                return "foreign";
+        case TV_LUKS_KIND_OTHER:
+                return "other";
+        }
+        return "unknown";
+}
+
+bool tv_luks_mapping_name_valid(const char *name) {
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strlen(name);
+        if (n < 1 || n > TV_LUKS_MAPPING_NAME_MAX || name[0] == '-' || strcmp(name, ".") == 0 ||
+            strcmp(name, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '+' || c == '-'))
+                        return false;
+        }
+        return true;
+}

@@ -311,20 +311,6 @@ static bool key_rejected(int r) {
 
 /* ---- probing ------------------------------------------------------------ */
 
-const char *tv_luks_kind_to_string(tv_luks_kind kind) {
-        switch (kind) {
-        case TV_LUKS_KIND_EMPTY:
-                return "empty";
-        case TV_LUKS_KIND_OURS:
-                return "ours";
-        case TV_LUKS_KIND_FOREIGN:
-                return "foreign";
-        case TV_LUKS_KIND_OTHER:
-                return "other";
-        }
-        return "unknown";
-}
-
 static void blkid_free_probep(blkid_probe *pr) {
         if (*pr)
                 blkid_free_probe(*pr);
@@ -555,24 +541,6 @@ int tv_luks_format(const char *device_path, const tv_key *key, tv_crypt_error *e
 }
 
 /* ---- open / close / resize ---------------------------------------------- */
-
-bool tv_luks_mapping_name_valid(const char *name) {
-        size_t n;
-
-        if (!name)
-                return false;
-        n = strlen(name);
-        if (n < 1 || n > TV_LUKS_MAPPING_NAME_MAX || name[0] == '-' || strcmp(name, ".") == 0 ||
-            strcmp(name, "..") == 0)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '+' || c == '-'))
-                        return false;
-        }
-        return true;
-}
 
 static int check_mapping_name(const char *name, tv_crypt_error *err) {
         char q[160];

@@ -356,7 +356,7 @@ int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
         volume_tags(&spec, source, &tags);
 
         {
-                _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
+                _cleanup_(tv_pool_unlockp) _unused_ tv_pool *locked = tv_pool_lock(p);
                 bool exists;
 
                 r = admit(s, p, spec.tenant, spec.lv_name, spec.size, 1, &exists, reply);
@@ -488,7 +488,7 @@ int controller_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
         if (r < 0)
                 return r;
         {
-                _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
+                _cleanup_(tv_pool_unlockp) _unused_ tv_pool *locked = tv_pool_lock(p);
                 const char *tenant = tv_lv_tag(lv, TV_TAG_TENANT);
 
                 bool exists;
@@ -773,7 +773,7 @@ int controller_create_snapshot(tv_server *s, const ProtobufCMessage *msg, tv_rep
         tag_add(&tags, TV_TAG_NAME, req->name);
         tag_add(&tags, TV_TAG_SOURCE, tv_lv_name(source));
         {
-                _cleanup_(tv_pool_unlockp) tv_pool *locked = tv_pool_lock(p);
+                _cleanup_(tv_pool_unlockp) _unused_ tv_pool *locked = tv_pool_lock(p);
                 bool exists;
 
                 r = admit(s, p, tenant, lv_name, tv_lv_size(source), 0, &exists, reply);

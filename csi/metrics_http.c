@@ -137,7 +137,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond(conn, MHD_HTTP_OK, resp);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+static _printf_(2, 0) void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         char msg[512], q[600];
 
         (void)vsnprintf(msg, sizeof(msg), fmt, ap);

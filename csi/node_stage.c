@@ -328,6 +328,8 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         _cleanup_(tv_key_freep) tv_key *key = NULL, *previous = NULL;
         _cleanup_free_ char *staging = NULL;
         _cleanup_close_ int staging_fd = -1;
+        /* Before `undo`, whose undo.mapping points into it. */
+        node_volume v;
         /* Last, so it runs first: under the lock, while `staging` lives. */
         _cleanup_(stage_undo_run) stage_undo undo = {0};
         const char *tenant, *lv_fs = NULL, *fs = NULL, *key_source = NULL, *dev;
@@ -336,7 +338,6 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         tv_crypt_error cerr;
         tv_lvm_error err;
         tv_limits limits;
-        node_volume v;
         dev_t mdev;
         bool mapped;
         tv_pool *p;

@@ -77,7 +77,7 @@ int reply_pack(tv_reply *reply, const ProtobufCMessage *resp) {
         return 0;
 }
 
-static void reply_vset(tv_reply *reply, int status, const char *fmt, va_list ap) {
+static _printf_(3, 0) void reply_vset(tv_reply *reply, int status, const char *fmt, va_list ap) {
         reply->status = status;
         (void)vsnprintf(reply->message, sizeof(reply->message), fmt, ap);
         free(reply->body);

@@ -73,7 +73,7 @@ const char *tv_log_quote(const char *s, char *buf, size_t size) {
         return quote_into(s, needs_quotes(s), buf, size);
 }
 
-static void log_va(tv_log_level level, int err, const char *msg, const char *fields, va_list ap) {
+static _printf_(4, 0) void log_va(tv_log_level level, int err, const char *msg, const char *fields, va_list ap) {
         char line[4096], qmsg[1024];
         struct timespec ts;
         struct tm tm;

@@ -291,7 +291,7 @@ void tv_pool_set_guard(tv_pool *p, unsigned max_data_percent, unsigned max_metad
  * process are serialised while it is held (verbs take it themselves; hold
  * it only to make a longer read-check-write atomic). tv_pool_lock()
  * returns `p`, so `_cleanup_(tv_pool_unlockp) tv_pool *l = tv_pool_lock(p);`
- * holds it to the end of the scope. */
+ * holds it to the end of the scope (clang wants `_unused_` on `l`). */
 tv_pool *tv_pool_lock(tv_pool *p);
 void tv_pool_unlock(tv_pool *p);
 static inline void tv_pool_unlockp(tv_pool **p) {
