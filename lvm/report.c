@@ -358,6 +358,18 @@ static bool keep_row(const tv_lv *lv, const char *only_pool) {
         return strcmp(lv->segtype, "thin") == 0 && lv->pool && strcmp(lv->pool, only_pool) == 0;
 }
 
+void tv_lv_list_keep_pool(tv_lv_list *l, const char *pool) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < l->n; i++) {
+                if (l->items[i] && keep_row(l->items[i], pool))
+                        l->items[k++] = l->items[i];
+                else
+                        tv_lv_free(l->items[i]);
+        }
+        l->n = k;
+}
+
 int tv_lvm_parse_lvs_json(const char *json, const char *only_pool, tv_lv_list **ret_list,
                           tv_lvm_error *err) {
         _cleanup_(json_decrefp) json_t *root = NULL;

@@ -469,8 +469,9 @@ static int pool_dm(const tv_pool *p, dm_state *ret_status, char **ret_name) {
         return -ENXIO;
 }
 
-int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err) {
-        _cleanup_(tv_lv_list_freep) tv_lv_list *l = NULL;
+/* The pool's status from `l`, a listing of its whole VG, and the kernel. */
+static int status_of(tv_pool *p, const tv_lv_list *l, const char *what, tv_pool_status *ret_status,
+                     tv_lvm_error *err) {
         _cleanup_(dm_state_done) dm_state st = {0}, table = {0};
         _cleanup_(dm_pool_destroyp) struct dm_pool *mem = NULL;
         _cleanup_free_ char *dmname = NULL;
@@ -478,14 +479,8 @@ int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err
         tv_pool_status s = {0};
         tv_vg_info vi;
         bool found = false;
-        char what[300];
         int r;
 
-        err_clear(err);
-        (void)snprintf(what, sizeof(what), "status of thin pool %s/%s", p->vg, p->pool);
-        r = lvs_query(p, what, p->vg, NULL, NULL, &l, err);
-        if (r < 0)
-                return r;
         for (size_t i = 0; i < tv_lv_list_size(l); i++) {
                 const tv_lv *lv = tv_lv_list_get(l, i);
                 if (strcmp(tv_lv_name(lv), p->pool) == 0 &&
@@ -544,6 +539,33 @@ int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err
         s.healthy = !s.read_only && !s.needs_check && !s.out_of_data_space && !s.failed;
         *ret_status = s;
         return 0;
+}
+
+int tv_pool_get_status_list(tv_pool *p, tv_pool_status *ret_status, tv_lv_list **ret_list,
+                            tv_lvm_error *err) {
+        _cleanup_(tv_lv_list_freep) tv_lv_list *l = NULL;
+        tv_pool_status s;
+        char what[300];
+        int r;
+
+        err_clear(err);
+        (void)snprintf(what, sizeof(what), "status of thin pool %s/%s", p->vg, p->pool);
+        r = lvs_query(p, what, p->vg, NULL, NULL, &l, err);
+        if (r < 0)
+                return r;
+        r = status_of(p, l, what, &s, err);
+        if (r < 0)
+                return r;
+        if (ret_list) {
+                tv_lv_list_keep_pool(l, p->pool);
+                *ret_list = TAKE_PTR(l);
+        }
+        *ret_status = s;
+        return 0;
+}
+
+int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err) {
+        return tv_pool_get_status_list(p, ret_status, NULL, err);
 }
 
 int tv_pool_probe(tv_pool *p, bool *ret_ready, tv_lvm_error *err) {

@@ -323,19 +323,20 @@ int tv_meter_collect(tv_pool *p, const tv_meter_options *opts, tv_meter_report *
         if (!rep->pool.vg || !rep->pool.thin_pool)
                 return -ENOMEM;
 
+        /* One lvs either way: with the status, its listing is the volumes'. */
         if (c.opts->flags & TV_METER_POOL_STATUS) {
-                r = tv_pool_get_status(p, &rep->pool.status, err);
+                r = tv_pool_get_status_list(p, &rep->pool.status, &list, err);
                 if (r < 0)
                         return r;
                 rep->pool.status_valid = true;
                 if (rep->pool.status.data_total_bytes > 0)
                         rep->pool.overprovision_ratio = (double)rep->pool.status.thin_virtual_bytes /
                                                         (double)rep->pool.status.data_total_bytes;
+        } else {
+                r = tv_pool_list_lvs(p, &list, err);
+                if (r < 0)
+                        return r;
         }
-
-        r = tv_pool_list_lvs(p, &list, err);
-        if (r < 0)
-                return r;
         n = tv_lv_list_size(list);
         if (!rep->pool.status_valid) {
                 tv_vg_info vi;

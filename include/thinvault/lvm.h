@@ -216,6 +216,11 @@ typedef struct tv_vg_info {
 /* Returns 0 and the VG numbers, or -ENODATA if the report had no rows. */
 int tv_lv_list_vg_info(const tv_lv_list *l, tv_vg_info *ret_info);
 
+/* Keep only the thin LVs of pool `pool` in the list (as `only_pool` of
+ * tv_lvm_parse_lvs_json() does; taken items go too), freeing the others;
+ * the VG info stays. Pure. */
+void tv_lv_list_keep_pool(tv_lv_list *l, const char *pool);
+
 /* Parse the stdout of `lvs --reportformat json --units b --nosuffix -o
  * TV_LVM_LVS_FIELDS` (lvm2 2.03's shape: {"report":[{"lv":[{...}]}]}, every
  * value a string). When `only_pool` is not NULL, only thin LVs of that pool
@@ -326,6 +331,13 @@ typedef struct tv_pool_status {
  * pool is gone; -ENXIO if the pool is not active (no thin-pool device in the
  * kernel); a runner error or -EIO. */
 int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err);
+
+/* The status and, from the same lvs call, every thin LV of the pool (as
+ * tv_pool_list_lvs() gives them): one lvm2 process instead of two, for a
+ * caller that needs both (the metrics scrape). `ret_list` may be NULL.
+ * Returns as tv_pool_get_status(); *ret_list is written only on success. */
+int tv_pool_get_status_list(tv_pool *p, tv_pool_status *ret_status, tv_lv_list **ret_list,
+                            tv_lvm_error *err);
 
 /* For the CSI Probe: do the VG and the thin pool answer, and is the pool
  * healthy? Returns 0 with *ret_ready = healthy (when false, err says why:

@@ -1,11 +1,12 @@
 /* thinvault: metering, what the kernel already counts for every volume of
  * a pool, as plain C structs.
  *
- * One collection (tv_meter_collect()) costs a fixed number of lvm2
- * processes, whatever the number of volumes N: the volume listing (one
- * lvs, tv_pool_list_lvs()) and, when asked for (TV_METER_POOL_STATUS), the
- * pool status (one more lvs, tv_pool_get_status()). Everything per
- * volume is read from the kernel without a process:
+ * One collection (tv_meter_collect()) costs one lvm2 process, whatever
+ * the number of volumes N: the volume listing (one lvs of the VG,
+ * tv_pool_list_lvs(), or, with TV_METER_POOL_STATUS, the same lvs giving
+ * the pool status too, tv_pool_get_status_list()). lvm2's own cost of that
+ * lvs grows with N (bench/meter.sh measures it). Everything per volume is
+ * read from the kernel without a process:
  *   - thin mapped bytes               libdevmapper thin status (tv_lv_get_usage())
  *   - staged or not                   stat /dev/mapper/tvc-<lv>
  *   - where the mapping is mounted    /proc/self/mountinfo (read once), by MAJ:MIN
@@ -255,9 +256,10 @@ void tv_meter_tenants_free(tv_meter_tenant *t, size_t n);
 typedef enum tv_meter_flags {
         /* Probe every active LV's LUKS header and token (tv_luks_probe()). */
         TV_METER_PROBE_LUKS = 1u << 0,
-        /* Read the pool's kernel status (data/metadata use, health): one
-         * more lvm2 process. Without it only the numbers the listing gives
-         * are filled (see tv_meter_pool). */
+        /* Read the pool's kernel status (data/metadata use, health): two
+         * device-mapper ioctls more, from the same lvs as the listing.
+         * Without it only the numbers the listing gives are filled (see
+         * tv_meter_pool). */
         TV_METER_POOL_STATUS = 1u << 1,
 } tv_meter_flags;
 

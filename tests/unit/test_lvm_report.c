@@ -143,6 +143,38 @@ TEST(test_lvm_report_volumes_of_the_pool_are_the_thin_rows_only) {
         CHECK_INT(tv_lv_list_size(other), 0);
 }
 
+/* The scrape's one lvs: the whole VG for the pool status, then kept down to
+ * what a listing with only_pool would have given. */
+TEST(test_lvm_report_keep_pool_leaves_what_only_pool_gives) {
+        _cleanup_(tv_lv_list_freep) tv_lv_list *l = parse(REPORT_VOLUMES, NULL);
+        _cleanup_(tv_lv_list_freep) tv_lv_list *want = parse(REPORT_VOLUMES, "pool");
+        _cleanup_(tv_lv_list_freep) tv_lv_list *other = parse(REPORT_VOLUMES, NULL);
+        tv_lv *taken = NULL;
+        tv_vg_info vi;
+        if (!l || !want || !other)
+                return;
+        CHECK_INT(tv_lv_list_size(l), 5);
+        /* A taken item (a hole) is dropped, not kept. */
+        CHECK_INT(tv_lv_list_take(l, 0, &taken), 0);
+        CHECK_STR(tv_lv_name(taken), "inactive");
+        tv_lv_free(taken);
+        tv_lv_list_keep_pool(l, "pool");
+        CHECK_INT(tv_lv_list_size(l), tv_lv_list_size(want) - 1);
+        for (size_t i = 0; i < tv_lv_list_size(l); i++) {
+                const tv_lv *lv = tv_lv_list_get(l, i);
+                CHECK(lv != NULL);
+                if (lv)
+                        CHECK(find(want, tv_lv_name(lv)) != NULL);
+        }
+        CHECK(find(l, "pool") == NULL);
+        CHECK(find(l, "tv-vol-0123456789abcdef") != NULL);
+        CHECK_INT(tv_lv_list_vg_info(l, &vi), 0);
+        CHECK_INT(vi.extent_bytes, 4194304);
+        tv_lv_list_keep_pool(other, "otherpool");
+        CHECK_INT(tv_lv_list_size(other), 0);
+        CHECK_INT(tv_lv_list_vg_info(other, &vi), 0);
+}
+
 TEST(test_lvm_report_volume_fields_and_tags_are_decoded) {
         _cleanup_(tv_lv_list_freep) tv_lv_list *l = parse(REPORT_VOLUMES, "pool");
         uint32_t maj = 0, min = 0;
