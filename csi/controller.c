@@ -247,7 +247,7 @@ static int find_source(tv_server *s, tv_pool *p, const Csi__V1__VolumeContentSou
 typedef struct {
         tv_lvm_tag tags[12];
         size_t n;
-        char pvc[300];
+        char pvc[2 * TV_PARAM_VALUE_MAX + 2]; /* "namespace/name" */
         char limits[TV_LIMITS_SPEC_STRING_MAX];
 } tag_set;
 
@@ -743,6 +743,7 @@ int controller_create_snapshot(tv_server *s, const ProtobufCMessage *msg, tv_rep
         _cleanup_(tv_lv_freep) tv_lv *source = NULL, *snap = NULL;
         char lv_name[TV_LV_NAME_SIZE];
         size_t len = req->name ? strlen(req->name) : 0;
+        snapshot_meta meta;
         const char *tenant;
         tag_set tags = {0};
         tv_lvm_error err;
@@ -756,9 +757,9 @@ int controller_create_snapshot(tv_server *s, const ProtobufCMessage *msg, tv_rep
                 return reply_invalid(reply, "name is %zu bytes long; at most %d are accepted", len, TV_NAME_MAX);
         if (!req->source_volume_id || !*req->source_volume_id)
                 return reply_invalid(reply, "source_volume_id is required");
-        if (req->n_parameters > 0)
-                return reply_invalid(reply, "parameters: unknown key \"%.64s\" (snapshots take no parameters)",
-                                     req->parameters[0]->key);
+        r = snapshot_meta_from_request(req, &meta, reply);
+        if (r < 0)
+                return r;
         if (tv_lv_name_from_request(TV_LV_KIND_SNAPSHOT, req->name, lv_name) < 0)
                 return reply_invalid(reply, "name cannot be mapped to a snapshot name");
         p = server_pool(s, reply);
@@ -772,6 +773,12 @@ int controller_create_snapshot(tv_server *s, const ProtobufCMessage *msg, tv_rep
         tag_add(&tags, TV_TAG_TENANT, tenant);
         tag_add(&tags, TV_TAG_NAME, req->name);
         tag_add(&tags, TV_TAG_SOURCE, tv_lv_name(source));
+        if (meta.vs_name && *meta.vs_name) {
+                snprintf(tags.pvc, sizeof(tags.pvc), "%s/%s", meta.vs_namespace ? meta.vs_namespace : tenant ? tenant : "",
+                         meta.vs_name);
+                tag_add(&tags, TV_TAG_VOLUMESNAPSHOT, tags.pvc);
+        }
+        tag_add(&tags, TV_TAG_VOLUMESNAPSHOTCONTENT, meta.vsc_name);
         {
                 _cleanup_(tv_pool_unlockp) _unused_ tv_pool *locked = tv_pool_lock(p);
                 bool exists;

@@ -218,6 +218,28 @@ int volume_spec_from_request(const Csi__V1__CreateVolumeRequest *req, volume_spe
         return 0;
 }
 
+int snapshot_meta_from_request(const Csi__V1__CreateSnapshotRequest *req, snapshot_meta *ret, tv_reply *reply) {
+        *ret = (snapshot_meta){0};
+        for (size_t i = 0; i < req->n_parameters; i++) {
+                const char *k = req->parameters[i]->key, *v = req->parameters[i]->value;
+
+                if (strcmp(k, TV_PARAM_VS_NAME) == 0)
+                        ret->vs_name = v;
+                else if (strcmp(k, TV_PARAM_VS_NAMESPACE) == 0)
+                        ret->vs_namespace = v;
+                else if (strcmp(k, TV_PARAM_VSC_NAME) == 0)
+                        ret->vsc_name = v;
+                else
+                        return reply_invalid(reply,
+                                             "parameters: unknown key \"%.64s\" (snapshots take none but the snapshotter's "
+                                             "%s, %s and %s)",
+                                             k, TV_PARAM_VS_NAME, TV_PARAM_VS_NAMESPACE, TV_PARAM_VSC_NAME);
+                if (strlen(v) > TV_PARAM_VALUE_MAX)
+                        return reply_invalid(reply, "parameters: value of %s is longer than %d bytes", k, TV_PARAM_VALUE_MAX);
+        }
+        return 0;
+}
+
 int limits_from_map(Csi__V1__CreateVolumeRequest__ParametersEntry *const *entries, size_t n, bool only_limits,
                     const char *field, tv_limits_spec *ret_spec, tv_reply *reply) {
         _cleanup_free_ const char **keys = calloc(n + 1, sizeof(*keys));

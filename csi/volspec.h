@@ -24,10 +24,18 @@
 #define TV_PARAM_FS_TYPE "fsType"
 #define TV_PARAM_KEY_SOURCE "keySource"
 
+/* CreateSnapshot parameters: external-snapshotter --extra-create-metadata
+ * adds these; VolumeSnapshotClass parameters are otherwise refused. */
+#define TV_PARAM_VS_NAME "csi.storage.k8s.io/volumesnapshot/name"
+#define TV_PARAM_VS_NAMESPACE "csi.storage.k8s.io/volumesnapshot/namespace"
+#define TV_PARAM_VSC_NAME "csi.storage.k8s.io/volumesnapshotcontent/name"
+
 /* Tag keys beyond lvm.h's. */
 #define TV_TAG_FS "fs"
 #define TV_TAG_KEY_SOURCE "keysrc"
 #define TV_TAG_LIMITS "limits" /* tv_limits_spec_to_string() */
+#define TV_TAG_VOLUMESNAPSHOT "vs" /* a snapshot's VolumeSnapshot, "namespace/name" */
+#define TV_TAG_VOLUMESNAPSHOTCONTENT "vsc"
 
 typedef struct {
         const char *name;   /* CSI request name (borrowed from the request) */
@@ -69,6 +77,13 @@ int capabilities_check(Csi__V1__VolumeCapability *const *caps, size_t n, bool re
 
 /* Fills spec (all but size) from a CreateVolumeRequest. */
 int volume_spec_from_request(const Csi__V1__CreateVolumeRequest *req, volume_spec *spec, tv_reply *reply);
+
+/* What CreateSnapshot's parameters name (borrowed, may be NULL): only the
+ * snapshotter's metadata keys are accepted, any other is refused. */
+typedef struct {
+        const char *vs_namespace, *vs_name, *vsc_name;
+} snapshot_meta;
+int snapshot_meta_from_request(const Csi__V1__CreateSnapshotRequest *req, snapshot_meta *ret, tv_reply *reply);
 
 /* Ids are "<vg>:<lv>": enough to find the LV without a scan. */
 int volume_id_format(const char *vg, const char *lv, char *buf, size_t size);

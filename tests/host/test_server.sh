@@ -312,6 +312,18 @@ test_cli_reports_status_and_bad_json() {
         stop_server a
 }
 
+# external-snapshotter --extra-create-metadata's keys pass validation (and
+# reach the pool, absent here); any other parameter is refused.
+test_create_snapshot_takes_only_the_snapshotters_metadata() {
+        start_server a
+        local err meta='"csi.storage.k8s.io/volumesnapshot/name":"s","csi.storage.k8s.io/volumesnapshot/namespace":"team-a","csi.storage.k8s.io/volumesnapshotcontent/name":"snapcontent-1"'
+        err=$(ctl a csi Controller.CreateSnapshot --json "{\"name\":\"snapshot-1\",\"sourceVolumeId\":\"tvhost:tv-x\",\"parameters\":{$meta}}" 2>&1)
+        [[ "$err" == UNAVAILABLE:* ]] || t_fail "with the metadata: $err"
+        err=$(ctl a csi Controller.CreateSnapshot --json "{\"name\":\"snapshot-1\",\"sourceVolumeId\":\"tvhost:tv-x\",\"parameters\":{$meta,\"compress\":\"y\"}}" 2>&1)
+        [[ "$err" == INVALID_ARGUMENT:*compress* ]] || t_fail "unknown key: $err"
+        stop_server a
+}
+
 test_secrets_never_reach_the_log() {
         start_server a --log-level debug
         ctl a csi Node.NodeStageVolume --json '{"volume_id":"v","secrets":{"key":"c2VjcmV0LXNlY3JldC1TRUNSRVQ="}}' >/dev/null 2>&1
