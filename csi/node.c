@@ -481,9 +481,10 @@ int node_get_volume_stats(tv_server *s, const ProtobufCMessage *msg, tv_reply *r
                 p = server_pool(s, NULL);
                 if (!p)
                         snprintf(why, sizeof(why), "thin pool %s/%s does not answer", s->vg, s->thin_pool);
-                else if (tv_pool_probe(p, &ready, &err) < 0 || !ready)
-                        snprintf(why, sizeof(why), "thin pool %s/%s is not healthy: %s", s->vg, s->thin_pool,
-                                 err.message[0] ? err.message : "unknown");
+                else if ((tv_pool_probe(p, &ready, &err) < 0 || !ready) && err.message[0])
+                        snprintf(why, sizeof(why), "%s", err.message); /* names the pool and why */
+                else if (!ready)
+                        snprintf(why, sizeof(why), "thin pool %s/%s is not healthy", s->vg, s->thin_pool);
         }
         cond.abnormal = why[0] != '\0';
         cond.message = why[0] ? why : (char *)"volume is healthy";
