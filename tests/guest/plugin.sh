@@ -62,6 +62,18 @@ stage() {
 }
 unstage() { ctl csi Node.NodeUnstageVolume --json "{\"volumeId\":\"$1\",\"stagingTargetPath\":\"$(staging_of "$2")\"}"; }
 lv_of() { echo "${1#*:}"; }
+# lv_count REGEX: how many LVs of $VG have a name matching REGEX whole
+# (pool.sh's lvm_ must be sourced)
+lv_count() { lvm_ lvs --noheadings -o lv_name "$VG" 2>/dev/null | grep -c "^ *$1$"; }
+# expect_status STATUS what command...: the call must fail with STATUS;
+# prints its message
+expect_status() {
+        local want=$1 what=$2 err
+        shift 2
+        err=$("$@" 2>&1 >/dev/null) && t_fail "$what: succeeded, expected $want"
+        [[ "$err" == "$want:"* ]] || t_fail "$what: expected $want, got: $err"
+        echo "$err"
+}
 map_of() { echo "tvc-${1#*:}"; }
 devnum() { printf '%d:%d' "0x$(stat -L -c %t "/dev/mapper/$1")" "0x$(stat -L -c %T "/dev/mapper/$1")"; }
 # remove_leftovers: what a failed test may leave under the kubelet dir

@@ -49,7 +49,6 @@ crashes() {
 }
 
 mounts_of() { grep -c " $1 " /proc/self/mountinfo; }
-lv_count() { lvm_ lvs --noheadings -o lv_name $VG 2>/dev/null | grep -cx " *$1"; }
 
 # staged_exactly_once ID NAME IO_MAX: one mapping on the LV, one ext4 mount
 # of it at the staging path, its io.max line, LUKS2 underneath

@@ -24,15 +24,6 @@ exec 3>&1
 say() { echo "$@" >&3; }
 t_after() { remove_leftovers; }
 
-# expect_status STATUS what command...: prints the message
-expect_status() {
-        local want=$1 what=$2 err
-        shift 2
-        err=$("$@" 2>&1 >/dev/null) && t_fail "$what: succeeded, expected $want"
-        [[ "$err" == "$want:"* ]] || t_fail "$what: expected $want, got: $err"
-        echo "$err"
-}
-lv_count() { lvm_ lvs --noheadings -o lv_name $VG 2>/dev/null | grep -c "^ *$1$"; }
 pool_json() { "$CTL" pool --vg $VG --thin-pool pool -o json; }
 pool_field() { pool_json | grep -o "\"$1\": [^,}]*" | sed 's/^[^:]*: //'; }
 # elapsed_ms command...: runs it, prints how long it took
