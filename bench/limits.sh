@@ -137,15 +137,15 @@ iomax() {
         grep "^$n " $CG/io.max 2>/dev/null | cut -d' ' -f2- | grep . || echo -
 }
 
-# sampler DEV OUT: every ~100 ms, "time_us reads_completed writes_completed"
-# of /sys/block/DEV/stat (no fork per sample: the delay is a read time-out
-# on a FIFO no one writes to).
+# sampler DEV OUT: every ~100 ms, "time_us reads_completed writes_completed
+# sectors_read sectors_written" of /sys/block/DEV/stat (no fork per sample:
+# the delay is a read time-out on a FIFO no one writes to).
 sampler() {
         local s fd
         exec {fd}<>$D/tick
         while :; do
                 read -r -a s </sys/block/$1/stat
-                echo "${EPOCHREALTIME//[.,]/} ${s[0]} ${s[4]}"
+                echo "${EPOCHREALTIME//[.,]/} ${s[0]} ${s[4]} ${s[2]} ${s[6]}"
                 read -r -t 0.1 -u $fd
         done >"$2"
 }
@@ -153,10 +153,22 @@ sampler() {
 # guest did not run; blk-throttle cannot hand out budget it was not given
 # the CPU to use, so a starved run measures under its limit.
 stalled() { awk 'NR > 1 && $1 - p > 150000 { s += $1 - p - 100000 } { p = $1 } END { printf "%d", s / 1000 }' "$1"; }
+# kernel_rate FILE COLUMN [SCALE]: what the device did, from the samples:
+# the counter in COLUMN (2 reads, 3 writes, 4/5 sectors read/written)
+# from its first to its last change, per second, times SCALE. This is the
+# figure the table reports: fio's own bandwidth is wrong when I/O queued
+# during --ramp_time completes inside the measured window (with 4 jobs x 8
+# x 1 MiB in flight at 2 MiB/s, fio said 3.02 MiB/s while the device did
+# 2.06; ramp_time=0 gave 2.00 for both).
+kernel_rate() {
+        awk -v c="$2" -v k="${3:-1}" 'NR == 1 { v0 = $c } $c != v0 && !f { f = p; fv = pv } $c != pv { l = $1; lv = $c }
+                { p = $1; pv = $c } END { if (f && l > f) printf "%.2f", (lv - fv) * k * 1e6 / (l - f); else print 0 }' "$1"
+}
 
 # pod_fio ARGS...: fio from a process in the pod cgroup; sets R_IOPS,
-# R_KIBS, W_IOPS, W_KIBS. The sampler runs meanwhile; its stall figure
-# goes to $D/last.stall. (Not to be called in a subshell: it dies.)
+# R_KIBS, W_IOPS, W_KIBS (fio's figures) and K_RIOPS, K_WIOPS, K_RMIBS,
+# K_WMIBS (the device's, kernel_rate). The sampler runs meanwhile; its
+# stall figure goes to $D/last.stall. (Not to be called in a subshell: it dies.)
 # libaio with 8 in flight per job, as tests/guest/test_iolimits.sh: in the
 # emulated guest, psync jobs cannot keep enough I/O queued at the throttle
 # to reach 500 IOPS through dm-crypt, and would measure the guest.
@@ -176,12 +188,19 @@ pod_fio() {
         SAMPLER=
         [ $rc -eq 0 ] || die "fio in $POD failed (status $rc): $(tail -3 $D/cmd.err)"
         stalled $D/samples.acc >$D/last.stall
+        K_RIOPS=$(kernel_rate $D/samples.acc 2)
+        K_WIOPS=$(kernel_rate $D/samples.acc 3)
+        K_RMIBS=$(kernel_rate $D/samples.acc 4 0.00048828125)
+        K_WMIBS=$(kernel_rate $D/samples.acc 5 0.00048828125)
         read -r R_IOPS R_KIBS W_IOPS W_KIBS <<<"$(awk -F';' 'END { if (NF >= 49) print $8, $7, $49, $48 }' <<<"$out")"
         [ -n "$W_KIBS" ] || die "fio output not understood: $(head -c 300 <<<"$out")"
 }
-# record WHAT PARAM LIMIT MEASURED IO_MAX: one accuracy row
+# mibs KIB_PER_S: in MiB/s
+mibs() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1024 }'; }
+# record WHAT PARAM LIMIT MEASURED IO_MAX FIO: one accuracy row (MEASURED:
+# the device's figure; FIO: what fio reported for the same run)
 record() {
-        printf '%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5" "$(cat $D/last.stall)" >>$D/rows
+        printf '%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5" "$(cat $D/last.stall)" "$6" >>$D/rows
 }
 
 # ------------------------------------------------------------- baseline
@@ -192,28 +211,26 @@ vol_up unlimited ""
 best=0
 for nj in ${NJ:-4 8}; do
         pod_fio --rw=randread --bs=4k --numjobs=$nj --runtime=$RT
-        ri=$R_IOPS
+        ri=$R_IOPS kri=$K_RIOPS
         st_r=$(cat $D/last.stall)
         pod_fio --rw=randwrite --bs=4k --numjobs=$nj --runtime=$RT
-        wi=$W_IOPS
+        wi=$W_IOPS kwi=$K_WIOPS
         st_w=$(cat $D/last.stall)
         echo "   numjobs $nj: 4k randread $ri IOPS (guest stalled ${st_r} ms), 4k randwrite $wi IOPS (stalled ${st_w} ms)"
-        echo "$nj $ri $wi $st_r $st_w" >>$D/base.iops
+        echo "$nj $ri $wi $st_r $st_w $kri $kwi" >>$D/base.iops
         m=$(awk -v a="$ri" -v b="$wi" 'BEGIN { printf "%d", a < b ? a : b }')
         if [ "$m" -gt "$best" ]; then best=$m; NJ_USED=$nj; fi
 done
 NJ=$NJ_USED
-read -r _ BASE_R BASE_W ST_R ST_W <<<"$(awk -v nj=$NJ '$1 == nj' $D/base.iops)"
-echo "unlimited 4k randread (baseline)|-|-|$BASE_R|-|$ST_R" >>$D/rows
-echo "unlimited 4k randwrite (baseline)|-|-|$BASE_W|-|$ST_W" >>$D/rows
+read -r _ BASE_R BASE_W ST_R ST_W K_R K_W <<<"$(awk -v nj=$NJ '$1 == nj' $D/base.iops)"
+echo "unlimited 4k randread (baseline)|-|-|$K_R|-|$ST_R|$BASE_R" >>$D/rows
+echo "unlimited 4k randwrite (baseline)|-|-|$K_W|-|$ST_W|$BASE_W" >>$D/rows
 pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT
-rb=$R_KIBS
-BASE_RB=$(awk -v v="$rb" 'BEGIN { printf "%.1f", v / 1024 }')
-record "unlimited 1M read MiB/s (baseline)" - - "$BASE_RB" -
+BASE_RB=$(mibs $R_KIBS)
+record "unlimited 1M read MiB/s (baseline)" - - "$K_RMIBS" - "$BASE_RB"
 pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT
-wb=$W_KIBS
-BASE_WB=$(awk -v v="$wb" 'BEGIN { printf "%.1f", v / 1024 }')
-record "unlimited 1M write MiB/s (baseline)" - - "$BASE_WB" -
+BASE_WB=$(mibs $W_KIBS)
+record "unlimited 1M write MiB/s (baseline)" - - "$K_WMIBS" - "$BASE_WB"
 vol_down
 echo "   using numjobs $NJ; 1M read $BASE_RB MiB/s, 1M write $BASE_WB MiB/s"
 
@@ -223,11 +240,9 @@ for l in $IOPS_LIMITS; do
         vol_up iops-$l ",\"readIOPS\":\"$l\",\"writeIOPS\":\"$l\""
         line=$(iomax)
         pod_fio --rw=randread --bs=4k --numjobs=$NJ --runtime=$RT
-        v=$R_IOPS
-        record "4k randread IOPS" "readIOPS=$l" $l "$v" "$line"
+        record "4k randread IOPS" "readIOPS=$l" $l "$K_RIOPS" "$line" "$R_IOPS"
         pod_fio --rw=randwrite --bs=4k --numjobs=$NJ --runtime=$RT
-        v=$W_IOPS
-        record "4k randwrite IOPS" "writeIOPS=$l" $l "$v" "$line"
+        record "4k randwrite IOPS" "writeIOPS=$l" $l "$K_WIOPS" "$line" "$W_IOPS"
         vol_down
         echo "   $l IOPS done ($line)"
 done
@@ -235,11 +250,9 @@ for b in $BW_LIMITS; do
         vol_up bw-$b ",\"readBytesPerSecond\":\"${b}Mi\",\"writeBytesPerSecond\":\"${b}Mi\""
         line=$(iomax)
         pod_fio --rw=read --bs=1m --numjobs=$NJ --runtime=$BW_RT
-        v=$R_KIBS
-        record "1M read MiB/s" "readBytesPerSecond=${b}Mi" $b "$(awk -v v="$v" 'BEGIN { printf "%.2f", v / 1024 }')" "$line"
+        record "1M read MiB/s" "readBytesPerSecond=${b}Mi" $b "$K_RMIBS" "$line" "$(mibs $R_KIBS)"
         pod_fio --rw=write --bs=1m --numjobs=$NJ --runtime=$BW_RT
-        v=$W_KIBS
-        record "1M write MiB/s" "writeBytesPerSecond=${b}Mi" $b "$(awk -v v="$v" 'BEGIN { printf "%.2f", v / 1024 }')" "$line"
+        record "1M write MiB/s" "writeBytesPerSecond=${b}Mi" $b "$K_WMIBS" "$line" "$(mibs $W_KIBS)"
         vol_down
         echo "   $b MiB/s done ($line)"
 done
@@ -298,17 +311,20 @@ stop_plugin
 echo
 echo "== accuracy: limits set by CreateVolume parameters + NodeStageVolume (io.max on kubepods), fio in kubepods/pod-bench"
 echo "   (4k random / 1M sequential, $ENGINE, direct, numjobs $NJ, ${RT} s IOPS / ${BW_RT} s bandwidth runs after 1 s ramp)"
-printf '%-36s | %-28s | %6s | %9s | %8s | %-28s | %s\n' "what" "parameter" "limit" "measured" "error" "io.max line" "guest stalled ms"
-printf '%s\n' "-------------------------------------+------------------------------+--------+-----------+----------+------------------------------+-----------------"
-while IFS='|' read -r what param limit measured line stall; do
+printf '%-36s | %-28s | %6s | %9s | %8s | %9s | %-28s | %s\n' "what" "parameter" "limit" "measured" "error" "fio said" "io.max line" "guest stalled ms"
+printf '%s\n' "-------------------------------------+------------------------------+--------+-----------+----------+-----------+------------------------------+-----------------"
+while IFS='|' read -r what param limit measured line stall fio; do
         err=$(awk -v l="$limit" -v m="$measured" 'BEGIN { if (l == "-") print "-"; else printf "%+.2f%%", (m - l) * 100 / l }')
         note=
         if [ "$limit" != - ]; then
                 if [[ $what == *randread* ]] && awk -v l=$limit -v b=$BASE_R 'BEGIN { exit !(l > b * 0.95) }'; then note=" (baseline only $BASE_R)"; fi
                 if [[ $what == *randwrite* ]] && awk -v l=$limit -v b=$BASE_W 'BEGIN { exit !(l > b * 0.95) }'; then note=" (baseline only $BASE_W)"; fi
         fi
-        printf '%-36s | %-28s | %6s | %9s | %8s | %-28s | %s\n' "$what" "$param" "$limit" "$measured" "$err$note" "$line" "$stall"
+        printf '%-36s | %-28s | %6s | %9s | %8s | %9s | %-28s | %s\n' "$what" "$param" "$limit" "$measured" "$err$note" "$fio" "$line" "$stall"
 done <$D/rows
+echo "measured = what the device completed (/sys/block/dm-N/stat, from the first to the last change during the run,"
+echo "  ramp and drain included); fio said = fio's own figure for the same run, which counts I/O queued during its"
+echo "  ramp as done inside its window (so it overstates bandwidth when many large I/Os are queued at a low limit)."
 echo "the baseline rows are what the device does without a limit from the same pod with the same fio; a limit"
 echo "  at or above them cannot be measured here (the guest is the bottleneck, not the throttle)."
 echo "guest stalled = time the 100 ms sampler overslept (the vCPU was descheduled by the busy host); blk-throttle"
