@@ -118,19 +118,15 @@ static int stage_previous_key(const Csi__V1__NodeStageVolumeRequest *req, const 
  * holds the new "key" and the old "previousKey"; a volume still locked with
  * the old one gets a keyslot for the new one and loses the old (crypt.h:
  * safe to retry after a crash at any step). A volume already on the new key
- * is left as it is. */
-static int stage_rotate(const tv_lv *lv, const char *dev, const tv_key *previous, const tv_key *key,
-                        const char *tenant, tv_reply *reply) {
+ * is left as it is. `info` is what stage_luks_prepare() found (or made). */
+static int stage_rotate(const tv_lv *lv, const char *dev, const tv_luks_info *info, const tv_key *previous,
+                        const tv_key *key, const char *tenant, tv_reply *reply) {
         tv_crypt_error cerr;
-        tv_luks_info info;
         int r;
 
         if (!previous || tv_key_equal(previous, key))
                 return 0;
-        r = tv_luks_probe(dev, &info, &cerr);
-        if (r < 0)
-                return reply_errno(reply, r, "probe volume %s: %s", tv_lv_name(lv), cerr.message);
-        if (info.kind == TV_LUKS_KIND_OURS && strcmp(info.fingerprint, tv_key_fingerprint(key)) == 0)
+        if (info->kind == TV_LUKS_KIND_OURS && strcmp(info->fingerprint, tv_key_fingerprint(key)) == 0)
                 return 0; /* on the new key already */
         r = tv_luks_rotate(dev, previous, key, &cerr);
         if (r == -EKEYREJECTED)
@@ -139,7 +135,7 @@ static int stage_rotate(const tv_lv *lv, const char *dev, const tv_key *previous
                                    tenant, tv_lv_name(lv));
         if (r < 0)
                 return reply_errno(reply, r, "volume %s: rotate to the new key: %s", tv_lv_name(lv), cerr.message);
-        log_info("volume key rotated", "volume=%s tenant=%s from=%s to=%s", tv_lv_name(lv), tenant, info.fingerprint,
+        log_info("volume key rotated", "volume=%s tenant=%s from=%s to=%s", tv_lv_name(lv), tenant, info->fingerprint,
                  tv_key_fingerprint(key));
         return 0;
 }
@@ -147,17 +143,17 @@ static int stage_rotate(const tv_lv *lv, const char *dev, const tv_key *previous
 /* ---- LUKS ------------------------------------------------------------------ */
 
 /* Format an empty LV; accept ours of the same tenant; refuse anything else
- * without writing a byte. */
+ * without writing a byte. *info: what is on the LV now (after a format:
+ * ours, locked with `key`). */
 static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *key, const char *tenant,
-                              tv_reply *reply) {
+                              tv_luks_info *info, tv_reply *reply) {
         tv_crypt_error cerr;
-        tv_luks_info info;
         int r;
 
-        r = tv_luks_probe(dev, &info, &cerr);
+        r = tv_luks_probe(dev, info, &cerr);
         if (r < 0)
                 return reply_errno(reply, r, "probe volume %s: %s", tv_lv_name(lv), cerr.message);
-        switch (info.kind) {
+        switch (info->kind) {
         case TV_LUKS_KIND_EMPTY:
                 r = tv_luks_format(dev, key, &cerr);
                 if (r < 0)
@@ -166,9 +162,12 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
                 log_info("volume formatted", "volume=%s tenant=%s fingerprint=%s", tv_lv_name(lv), tenant,
                          tv_key_fingerprint(key));
                 tv_kill_point("stage.after_format");
+                info->kind = TV_LUKS_KIND_OURS;
+                snprintf(info->tenant, sizeof(info->tenant), "%s", tenant);
+                snprintf(info->fingerprint, sizeof(info->fingerprint), "%s", tv_key_fingerprint(key));
                 return 0;
         case TV_LUKS_KIND_OURS:
-                if (strcmp(info.tenant, tenant) == 0)
+                if (strcmp(info->tenant, tenant) == 0)
                         return 0;
                 /* The other tenant is not named: the message goes to this one. */
                 return reply_errno(reply, -EMEDIUMTYPE,
@@ -179,11 +178,11 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
                 return reply_errno(reply, -EMEDIUMTYPE,
                                    "volume %s holds a LUKS%d volume that thinvault did not make: refusing to open or "
                                    "format it",
-                                   tv_lv_name(lv), info.luks_version);
+                                   tv_lv_name(lv), info->luks_version);
         default:
                 return reply_errno(reply, -EMEDIUMTYPE,
                                    "volume %s holds %s, written outside thinvault: refusing to format over it",
-                                   tv_lv_name(lv), info.type[0] ? info.type : "an unknown signature");
+                                   tv_lv_name(lv), info->type[0] ? info->type : "an unknown signature");
         }
 }
 
@@ -336,6 +335,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         uint64_t t0 = tv_now_ms();
         node_capability cap;
         tv_crypt_error cerr;
+        tv_luks_info luks;
         tv_lvm_error err;
         tv_limits limits;
         dev_t mdev;
@@ -397,10 +397,10 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                 if (r < 0)
                         return r;
         }
-        r = stage_luks_prepare(lv, dev, key, tenant, reply);
+        r = stage_luks_prepare(lv, dev, key, tenant, &luks, reply);
         if (r < 0)
                 return r;
-        r = stage_rotate(lv, dev, previous, key, tenant, reply);
+        r = stage_rotate(lv, dev, &luks, previous, key, tenant, reply);
         if (r < 0)
                 return r;
         mapped = node_devnum(v.mapper_path, &mdev) == 0;
