@@ -607,14 +607,17 @@ static int kernel_health(tv_pool *p, const char *what, tv_lvm_error *err) {
                 return -ENOMEM;
         if (!dm_get_status_thin_pool(mem, st.params, &tp))
                 return set_err(err, -EIO, "%s: cannot parse thin-pool status \"%.100s\"", what, st.params);
-        if (tp->fail || tp->error || tp->read_only || tp->needs_check)
+        if (tp->fail || tp->error || tp->read_only || tp->needs_check) {
+                bool failed = tp->fail || tp->error;
                 return set_err(err, -EROFS,
-                               "%s: thin pool %s/%s is %s%s%s: the kernel stopped changing it after an I/O "
+                               "%s: thin pool %s/%s is %s%s%s%s%s: the kernel stopped changing it after an I/O "
                                "error or a full metadata device; new space is refused until an admin repairs "
                                "it (lvconvert --repair %s/%s)",
-                               what, p->vg, p->pool, tp->fail || tp->error ? "failed " : "",
-                               tp->read_only ? "read-only " : "", tp->needs_check ? "needs_check" : "", p->vg,
-                               p->pool);
+                               what, p->vg, p->pool, failed ? "failed" : "",
+                               failed && tp->read_only ? ", " : "", tp->read_only ? "read-only" : "",
+                               (failed || tp->read_only) && tp->needs_check ? ", " : "",
+                               tp->needs_check ? "needs_check" : "", p->vg, p->pool);
+        }
         if (tp->out_of_data_space)
                 return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what, p->vg, p->pool);
         return 0;
