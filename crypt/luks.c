@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -19,6 +21,7 @@
 #define LUKS_SECTOR_SIZE 512
 #define LUKS_PBKDF_ITERATIONS 1000
 #define LUKS_WIPE_BLOCK (1024 * 1024)
+#define DAMAGED_WIPE_BYTES (16ULL * 1024 * 1024)
 #define LUKS_LOCK_TIMEOUT_MS 30000
 /* LUKS2 header: two 16 KiB JSON metadata copies and a keyslot area that
  * holds three 512-bit PBKDF2 keyslots (252 KiB each with 4000 AF stripes),
@@ -381,7 +384,12 @@ static int probe_device(luks_op *op, const char *path, tv_luks_info *ret, tv_cry
                 if (r < 0)
                         return r;
                 /* A header libcryptsetup cannot load is not ours either. */
-                if (crypt_load(op->cd, CRYPT_LUKS2, NULL) >= 0) {
+                r = crypt_load(op->cd, CRYPT_LUKS2, NULL);
+                if (r == -EIO)
+                        return op_error(op, err, -EIO, "device %s: its LUKS2 header cannot be read (I/O error)",
+                                        path);
+                info.damaged = r < 0;
+                if (r >= 0) {
                         r = op_token(op, path, &tenant, &fp, err);
                         if (r >= 0) {
                                 info.kind = TV_LUKS_KIND_OURS;
@@ -857,6 +865,26 @@ int tv_luks_rotate(const char *device_path, const tv_key *old_key, const tv_key 
 
 /* ---- erase -------------------------------------------------------------- */
 
+/* A LUKS signature libcryptsetup cannot load (both header copies damaged):
+ * its keyslots may still hold the volume key, so overwrite where any LUKS2
+ * layout keeps them: the first 16 MiB (libcryptsetup's default data
+ * offset; ours is 1 MiB), or the whole device if it is smaller. */
+static int erase_damaged(luks_op *op, const char *path, tv_crypt_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        uint64_t size = 0, bytes;
+        int r;
+
+        if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) < 0)
+                return op_error(op, err, -errno, "erase %s: size of the device: %s", path, strerror(errno));
+        bytes = size < DAMAGED_WIPE_BYTES ? size : DAMAGED_WIPE_BYTES;
+        r = crypt_wipe(op->cd, NULL, CRYPT_WIPE_RANDOM, 0, bytes, LUKS_WIPE_BLOCK, 0, NULL, NULL);
+        if (r < 0)
+                return op_error(op, err, map_errno(r),
+                                "erase %s: the damaged LUKS header area could not be overwritten", path);
+        log_info("damaged luks header erased", "device=%s wiped_bytes=%" PRIu64, path, bytes);
+        return 0;
+}
+
 int tv_luks_erase(const char *device_path, tv_crypt_error *err) {
         _cleanup_(luks_op_end) luks_op op = {0};
         _cleanup_close_ int lock_fd = -1;
@@ -890,6 +918,8 @@ int tv_luks_erase(const char *device_path, tv_crypt_error *err) {
                         log_debug("nothing to erase", "device=%s", device_path);
                         return 0;
                 }
+                if (info.kind == TV_LUKS_KIND_FOREIGN)
+                        return erase_damaged(&op, device_path, err);
                 return op_error(&op, err, -EMEDIUMTYPE,
                                 "device %s holds %s, not a LUKS header; refusing to erase it",
                                 device_path, info.type);

@@ -3,6 +3,8 @@
  * subprocess, so no shell, no option string parsed twice, every error an
  * errno. */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -213,6 +215,54 @@ bool node_mount_has_option(const char *options, const char *opt) {
                 c = end + 1;
         }
         return false;
+}
+
+/* Read a small sysfs file at `dirfd`/`name` as one unsigned number. */
+static int read_u64_at(int dirfd, const char *name, uint64_t *ret) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        char buf[32], *end;
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        errno = 0;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (end == buf || errno || (*end && *end != '\n'))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+int node_fs_error_count(const char *sysfs, const char *fstype, uint32_t major, uint32_t minor, uint64_t *ret) {
+        _cleanup_close_ int fsdir = -1;
+        char link[PATH_MAX], path[PATH_MAX];
+        const char *name;
+        ssize_t n;
+
+        if (strcmp(fstype, "ext4") != 0 && strcmp(fstype, "ext3") != 0 && strcmp(fstype, "ext2") != 0)
+                return -EOPNOTSUPP;
+        /* /sys/dev/block/MAJ:MIN -> ../../devices/virtual/block/dm-5 */
+        if (snprintf(path, sizeof(path), "%s/dev/block/%" PRIu32 ":%" PRIu32, sysfs, major, minor) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0)
+                return -errno;
+        link[n] = '\0';
+        name = strrchr(link, '/');
+        name = name ? name + 1 : link;
+        if (!*name || strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
+                return -EBADMSG;
+        /* The ext4 driver serves ext2 and ext3 too, all under fs/ext4. */
+        if (snprintf(path, sizeof(path), "%s/fs/ext4/%s", sysfs, name) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        fsdir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fsdir < 0)
+                return -errno;
+        return read_u64_at(fsdir, "errors_count", ret);
 }
 
 int node_mountinfo_read(char **ret_text) {

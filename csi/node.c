@@ -3,6 +3,7 @@
  * NodeExpandVolume and NodeGetVolumeStats. Staging is in node_stage.c.
  * Each handler reads decode -> validate -> layer call -> encode. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
@@ -420,6 +421,7 @@ int node_get_volume_stats(tv_server *s, const ProtobufCMessage *msg, tv_reply *r
         bool mapped, ready = false;
         arena a = {0};
         struct stat st;
+        uint64_t fs_errors = 0;
         dev_t mdev = 0;
         tv_pool *p;
         int r;
@@ -474,6 +476,12 @@ int node_get_volume_stats(tv_server *s, const ProtobufCMessage *msg, tv_reply *r
                         snprintf(why, sizeof(why),
                                  "the %s file system of volume %s was remounted read-only (I/O or file system errors)",
                                  m.fstype, v.lv_name);
+                else if (node_fs_error_count("/sys", m.fstype, m.major, m.minor, &fs_errors) == 0 && fs_errors > 0)
+                        snprintf(why, sizeof(why),
+                                 "the %s file system of volume %s has recorded %" PRIu64
+                                 " error(s) (I/O or file system errors; it may have shut down): unstage it and "
+                                 "run fsck",
+                                 m.fstype, v.lv_name, fs_errors);
         } else {
                 return reply_errno(reply, -ENOENT, "volume_path %s is neither a mount nor a block device", path);
         }

@@ -89,6 +89,18 @@ int node_mountinfo_find(const char *text, const char *mount_point, node_mount *r
 /* True when the comma-separated `options` hold `opt` exactly. Pure. */
 bool node_mount_has_option(const char *options, const char *opt);
 
+/* How many errors the ext2/3/4 file system on device MAJ:MIN has recorded
+ * (its superblock's s_error_count, as <sysfs>/fs/ext4/<dev>/errors_count
+ * shows it; <dev> is the name /sys/dev/block/MAJ:MIN links to). On
+ * current kernels (the test guest's Debian 6.1.0-56 among them) an ext4
+ * error no longer turns the superblock read-only in mountinfo (the file
+ * system is shut down instead, though dmesg still says "Remounting
+ * filesystem read-only"), so this count is how a caller learns of a
+ * journal aborted by I/O errors. `sysfs` is "/sys"
+ * but for tests. Returns 0 and *ret; -EOPNOTSUPP for other file systems;
+ * -ENOENT, -EBADMSG or -errno. */
+int node_fs_error_count(const char *sysfs, const char *fstype, uint32_t major, uint32_t minor, uint64_t *ret);
+
 /* Read /proc/self/mountinfo into a heap string. Returns 0 or -errno. */
 int node_mountinfo_read(char **ret_text);
 

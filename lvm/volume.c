@@ -583,6 +583,46 @@ int tv_pool_probe(tv_pool *p, bool *ret_ready, tv_lvm_error *err) {
         return 0;
 }
 
+/* The kernel's word on the pool, without lvm2 (libdevmapper only, cheap):
+ * 0 when it can take new thin LVs or space; -ENOSPC when it is out of data
+ * space; -EROFS when it failed, its metadata went read-only or it needs a
+ * check (after an I/O error on its data or metadata device, or metadata
+ * running out): lvm2 would fail or hang on it, so refuse first, saying
+ * what an admin must do. A pool that is not active is lvm2's to activate:
+ * 0. */
+static int kernel_health(tv_pool *p, const char *what, tv_lvm_error *err) {
+        _cleanup_(dm_state_done) dm_state st = {0};
+        _cleanup_(dm_pool_destroyp) struct dm_pool *mem = NULL;
+        _cleanup_free_ char *dmname = NULL;
+        struct dm_status_thin_pool *tp = NULL;
+        int r;
+
+        r = pool_dm(p, &st, &dmname);
+        if (r == -ENXIO)
+                return 0;
+        if (r < 0)
+                return set_err(err, r, "%s: device-mapper status of thin pool %s/%s failed", what, p->vg, p->pool);
+        mem = dm_pool_create("tv-health", 1024);
+        if (!mem)
+                return -ENOMEM;
+        if (!dm_get_status_thin_pool(mem, st.params, &tp))
+                return set_err(err, -EIO, "%s: cannot parse thin-pool status \"%.100s\"", what, st.params);
+        if (tp->fail || tp->error || tp->read_only || tp->needs_check) {
+                bool failed = tp->fail || tp->error;
+                return set_err(err, -EROFS,
+                               "%s: thin pool %s/%s is %s%s%s%s%s: the kernel stopped changing it after an I/O "
+                               "error or a full metadata device; new space is refused until an admin repairs "
+                               "it (lvconvert --repair %s/%s)",
+                               what, p->vg, p->pool, failed ? "failed" : "",
+                               failed && tp->read_only ? ", " : "", tp->read_only ? "read-only" : "",
+                               (failed || tp->read_only) && tp->needs_check ? ", " : "",
+                               tp->needs_check ? "needs_check" : "", p->vg, p->pool);
+        }
+        if (tp->out_of_data_space)
+                return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what, p->vg, p->pool);
+        return 0;
+}
+
 /* Refuse new space the guard does not allow (tv_pool_set_guard()). Called
  * with the pool lock held. `add_virtual` is the growth of the sum of thin
  * LV sizes; `overprovision` false skips that check (snapshots). */
@@ -595,6 +635,9 @@ static int guard_check(tv_pool *p, uint64_t add_virtual, bool overprovision, con
         tv_pool_status s;
         int r;
 
+        r = kernel_health(p, what, err);
+        if (r < 0)
+                return r;
         if (max_data == 0 && max_meta == 0 && max_over == 0)
                 return 0;
         r = tv_pool_get_status(p, &s, err);
@@ -604,7 +647,7 @@ static int guard_check(tv_pool *p, uint64_t add_virtual, bool overprovision, con
                 return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what,
                                p->vg, p->pool);
         if (!s.healthy)
-                return set_err(err, -EIO, "%s: thin pool %s/%s is not healthy (%s%s%s)", what,
+                return set_err(err, -EROFS, "%s: thin pool %s/%s is not healthy (%s%s%s)", what,
                                p->vg, p->pool, s.failed ? "failed " : "",
                                s.needs_check ? "needs_check " : "", s.read_only ? "read-only" : "");
         if (max_data && s.data_total_bytes &&

@@ -228,6 +228,9 @@ typedef struct tv_luks_info {
         /* OURS only (else ""): the token's tenant and key fingerprint. */
         char tenant[TV_TENANT_SIZE];
         char fingerprint[TV_KEY_FINGERPRINT_SIZE];
+        /* FOREIGN LUKS2 only: libblkid sees the signature but libcryptsetup
+         * loads neither header copy (damaged checksums or JSON). */
+        bool damaged;
 } tv_luks_info;
 
 /* Say what is on `device_path` without writing to it (libblkid safe
@@ -329,6 +332,9 @@ int tv_luks_rotate(const char *device_path, const tv_key *old_key, const tv_key 
  * area is left as ciphertext no key decrypts. Afterwards the device probes
  * EMPTY. Any LUKS version is erased (the caller decides the device is its
  * to destroy, e.g. from its LV tags); a non-LUKS device is refused.
+ * A LUKS signature whose header libcryptsetup cannot load (damaged) is
+ * erased too: its first 16 MiB (or the whole device, if smaller) are
+ * overwritten with random bytes, and 0 is returned.
  * Idempotent: an EMPTY device returns 0 with nothing written.
  * Call it before the LV is removed: with discards, thin blocks go back to
  * the pool and may be handed to another tenant.

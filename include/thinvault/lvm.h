@@ -21,6 +21,8 @@
  *   -ENOENT     VG, pool or LV not found
  *   -EEXIST     an LV of that name exists (and is not the one asked for)
  *   -ENOSPC     VG or thin pool out of space, or the pool guard refused
+ *   -EROFS      the thin pool failed, is read-only or needs_check (new
+ *               space is refused until it is repaired)
  *   -EBUSY      the LV is open (mounted, mapped by dm-crypt, ...)
  *   -EINVAL     a bad name, size or tag, or lvm2 rejected its arguments
  *   -EACCES     not allowed (not root; -EPERM when lvm2 says so)
@@ -288,7 +290,11 @@ void tv_pool_set_timeout(tv_pool *p, int timeout_ms);
  * - max_overprovision_percent: create, clone and extend fail with -ENOSPC
  *   when the sum of all thin LV sizes in the pool (snapshots included)
  *   would exceed this share of the pool's data size (400 = 4x).
- * Checked under the pool lock, before lvm2 is asked. */
+ * Checked under the pool lock, before lvm2 is asked. Whatever the guard,
+ * those verbs also refuse a pool the kernel reports failed, read-only or
+ * needs_check (-EROFS: after an I/O error on its data or metadata device,
+ * or full metadata; an admin must repair it) or out of data space
+ * (-ENOSPC), asking libdevmapper only. */
 void tv_pool_set_guard(tv_pool *p, unsigned max_data_percent, unsigned max_metadata_percent,
                        unsigned max_overprovision_percent);
 

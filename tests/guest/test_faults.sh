@@ -8,7 +8,28 @@
 #   full, a tenant's writes fail with an I/O error (not a hang: the pool
 #   errors when full), and the plugin says so everywhere it reports:
 #   Probe, NodeGetVolumeStats' volume condition, `thinvaultctl pool`;
-#   unstage and delete still work and give the space back.
+#   unstage and delete still work and give the space back;
+# - dm-error under the pool's data device (lvm2's VG-pool_tdata) while a
+#   tenant writes: the tenant gets EIO at once, ext4 aborts its journal;
+#   the pool itself does not notice (data errors go back to the bio, and
+#   an empty flush to dm-error succeeds), so only the volume condition
+#   says so (ext4's error count); with dm-error under the metadata device
+#   too, the next commit fails the pool: Probe not ready, metrics and
+#   `thinvaultctl pool` unhealthy, CreateVolume FAILED_PRECONDITION;
+#   unstage and delete then fail in seconds with a message (the pool
+#   stays failed in the kernel until an admin repairs it);
+# - pool metadata filling (thin snapshots by pool message + writes, on
+#   lvm2's smallest metadata): new volumes are refused (RESOURCE_EXHAUSTED)
+#   at the maxMetadataPercent threshold. Real exhaustion is not driven:
+#   about one metadata block per round at ~1 s a round in the guest would
+#   take ~15 min for the 4 MiB lvm2 gives (2 MiB rounded up to an extent);
+# - NodeStageVolume on a device whose I/O blocks (the pool suspended):
+#   the server keeps answering, the call and a concurrent retry finish
+#   once the pool resumes, with one mapping and one mount;
+# - a LUKS2 header with its primary copy zeroed still opens (libcryptsetup
+#   reads the second copy); with both copies' checksums damaged, stage is
+#   FAILED_PRECONDITION naming the damage, writes nothing, and delete
+#   overwrites the header area and removes the LV.
 set -uo pipefail
 BUILD=${1:-$TV_BUILD}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +43,15 @@ LOOP_SIZE=192M
 [ -f $D/key ] || head -c 32 /dev/urandom | base64 -w0 >$D/key
 exec 3>&1
 say() { echo "$@" >&3; }
-t_after() { remove_leftovers; }
+# A failed check must not leave a device suspended (I/O to it would hang
+# the cleanup and every later test).
+t_after() {
+        [ -s $D/resume ] && dmsetup resume "$(cat $D/resume)" 2>/dev/null
+        rm -f $D/resume
+        remove_leftovers
+}
+# quick_ctl SECONDS args...: ctl with a short deadline
+quick_ctl() { local s=$1; shift; timeout $((s + 5)) "$CTL" --endpoint "unix://$SOCK" --timeout "$s" "$@"; }
 
 pool_json() { "$CTL" pool --vg $VG --thin-pool pool -o json; }
 pool_field() { pool_json | grep -o "\"$1\": [^,}]*" | sed 's/^[^:]*: //'; }
@@ -124,6 +153,286 @@ test_pool_filling_up_is_refused_early_then_errors_writes_and_is_reported() {
         pct=$(pool_field dataPercent)
         say "    after the delete: data ${pct}%, Probe: $(ctl csi Identity.Probe | tr -d '\n ' | head -c 80)"
         awk -v p="$pct" 'BEGIN { exit !(p < 10) }' || t_fail "space not given back: ${pct}%"
+}
+
+
+# ---- helpers for the tests below ------------------------------------------
+# pool_nuke: take the VG away whatever state its pool is in (a failed or
+# needs_check pool can refuse lvremove): remove its device-mapper devices
+# and the loop device, so the next start_plugin builds a fresh one.
+pool_nuke() {
+        local dev i
+        stop_plugin
+        remove_leftovers
+        lvm_ vgremove -q -f $VG >/dev/null 2>&1
+        for i in 1 2 3; do
+                for dev in $(dmsetup ls 2>/dev/null | awk '{print $1}' | grep "^$VG-"); do
+                        dmsetup resume "$dev" >/dev/null 2>&1
+                        dmsetup remove --force "$dev" >/dev/null 2>&1
+                done
+        done
+        pool_remove $VG
+}
+tpool() { if dmsetup info $VG-pool-tpool >/dev/null 2>&1; then echo $VG-pool-tpool; else echo $VG-pool; fi; }
+metrics_port() { grep -o 'msg="serving metrics" .* port=[0-9]*' $D/csi.log | tail -1 | sed 's/.*port=//'; }
+pool_metrics() { curl -sS -m 120 "http://127.0.0.1:$(metrics_port)/metrics" | grep -E '^thinvault_pool_(up|healthy)'; }
+# one_line: a command's output on one line, for the report
+one_line() { tr -s '\n ' '  ' | head -c "${1:-300}"; }
+report_plugin_view() { # ID STAGING
+        local out
+        say "    kernel: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+        out=$(ctl csi Identity.Probe 2>&1)
+        say "    Probe: $(one_line 240 <<<"$out")"
+        PROBE=$out
+        out=$(ctl csi Node.NodeGetVolumeStats --json "{\"volumeId\":\"$1\",\"volumePath\":\"$2\"}" 2>&1)
+        STATS=$out
+        say "    volume condition: $(grep -o '"abnormal": [a-z]*' <<<"$out") $(jval message <<<"$out" | head -c 240)"
+        METRICS=$(pool_metrics)
+        say "    metrics: $(one_line 200 <<<"$METRICS")"
+        POOL=$(pool_json 2>&1)
+        say "    thinvaultctl pool: $(grep -oE '"(healthy|failed|readOnly|needsCheck|outOfDataSpace)": [a-z]*' <<<"$POOL" | one_line)"
+}
+
+test_data_device_errors_under_io_are_eio_and_reported_then_bounded_recovery() {
+        local id stg tdata table sz tmeta mtable msz out err rc t0 ddpid
+        pool_nuke
+        echo '{"pool": {"maxDataPercent": 90}}' >$D/cfg.json
+        PLUGIN_ARGS=(--config $D/cfg.json --metrics-address 127.0.0.1:0 --lvm-timeout 60)
+        start_plugin
+        id=$(create dataerr team-a) || t_fail "create"
+        stage "$id" dataerr $D/key >/dev/null || t_fail "stage"
+        stg=$(staging_of dataerr)
+        dd if=/dev/urandom of="$stg/before" bs=1M count=4 oflag=direct conv=fsync status=none || t_fail "write"
+        # The pool's data device is lvm2's VG-pool_tdata (linear on the PV):
+        # swap its table for dm-error while the tenant writes.
+        tdata=$VG-pool_tdata
+        table=$(dmsetup table $tdata) || t_fail "no $tdata"
+        sz=$(dmsetup table $tdata | awk '{s += $2} END {print s}')
+        t0=$(date +%s)
+        ( timeout 120 dd if=/dev/urandom of="$stg/during" bs=64k count=400 oflag=direct conv=fsync status=none \
+                2>$D/dd.err; echo $? >$D/dd.rc ) &
+        ddpid=$!
+        sleep 0.5
+        dmsetup reload $tdata --table "0 $sz error" || t_fail "reload error table"
+        dmsetup resume $tdata || t_fail "resume"
+        wait $ddpid
+        rc=$(cat $D/dd.rc)
+        say "    tenant's write during the fault: status $rc after $(($(date +%s) - t0)) s: $(head -c 160 $D/dd.err)"
+        [ "$rc" != 0 ] || t_fail "the write succeeded on an error data device"
+        [ "$rc" != 124 ] || t_fail "the write hung (killed by timeout)"
+        out=$(timeout 60 dd if="$stg/before" of=/dev/null bs=1M iflag=direct status=none 2>&1)
+        rc=$?
+        say "    tenant's read of old data: status $rc: ${out:0:160}"
+        [ "$rc" != 0 ] && [ "$rc" != 124 ] || t_fail "read: status $rc (expected an I/O error, not success or a hang)"
+        # The pool itself has not noticed yet: data I/O errors go back to
+        # the bio. The file system has (its journal aborted).
+        sleep 2
+        say "  before any metadata commit:"
+        report_plugin_view "$id" "$stg"
+        grep -q '"abnormal": true' <<<"$STATS" || t_fail "volume condition not abnormal after the file system's I/O errors"
+        # A metadata commit flushes the data device first, but device-mapper
+        # completes an empty flush to a dm-error target without sending it
+        # there: a CreateVolume (lvcreate's create_thin message) commits and
+        # the pool stays read-write, so the new volume is made.
+        t0=$(date +%s)
+        out=$(create dataerr2 team-a 2>&1)
+        say "    a new volume with the data device failing ($(($(date +%s) - t0)) s): status $? ${out:0:200}"
+        say "    kernel after that commit: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+
+        # The metadata device failing too: the next commit fails, the
+        # kernel gives up on the pool.
+        tmeta=$VG-pool_tmeta
+        mtable=$(dmsetup table $tmeta) || t_fail "no $tmeta"
+        msz=$(dmsetup table $tmeta | awk '{s += $2} END {print s}')
+        dmsetup reload $tmeta --table "0 $msz error" && dmsetup resume $tmeta || t_fail "error table on $tmeta"
+        t0=$(date +%s)
+        err=$(create dataerr3 team-a 2>&1 >/dev/null) && t_fail "CreateVolume succeeded with a failing metadata device"
+        say "    a new volume with the metadata device failing ($(($(date +%s) - t0)) s): ${err:0:300}"
+        say "  after it:"
+        report_plugin_view "$id" "$stg"
+        dmsetup status "$(tpool)" | grep -qE ' (ro|Fail)( |$)|needs_check|^[0-9]+ [0-9]+ thin-pool Fail' ||
+                t_fail "the kernel still reports the pool read-write"
+        grep -q '"ready": true' <<<"$PROBE" && t_fail "Probe says ready on a failed pool"
+        grep -q '"abnormal": true' <<<"$STATS" || t_fail "volume condition not abnormal"
+        grep -q '^thinvault_pool_healthy.* 0$' <<<"$METRICS" || [ -z "$(grep '^thinvault_pool_up.* 1$' <<<"$METRICS")" ] ||
+                t_fail "metrics say up and healthy: $METRICS"
+        grep -q '"healthy": true' <<<"$POOL" && t_fail "thinvaultctl pool says healthy: $POOL"
+        t0=$(date +%s)
+        err=$(expect_status FAILED_PRECONDITION "a new volume on a failed pool" create dataerr4 team-a) || exit 1
+        say "    the next new volume ($(($(date +%s) - t0)) s): ${err:0:300}"
+        [ "$(lv_count "tv-dataerr4-.*")" = 0 ] || t_fail "a refused create left an LV"
+        dmsetup reload $tmeta --table "$mtable" && dmsetup resume $tmeta || t_fail "restore $tmeta"
+
+        # Restore the table: data I/O works again, the pool stays as the
+        # kernel left it until an admin repairs it.
+        dmsetup reload $tdata --table "$table" && dmsetup resume $tdata || t_fail "restore the table"
+        say "    after restoring the data device: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+        t0=$(date +%s)
+        out=$(unstage "$id" dataerr 2>&1)
+        rc=$?
+        say "    unstage: status $rc in $(($(date +%s) - t0)) s ${out:0:200}"
+        t0=$(date +%s)
+        out=$(delete "$id" 2>&1)
+        rc=$?
+        say "    delete: status $rc in $(($(date +%s) - t0)) s: ${out:0:300}"
+        [ $(($(date +%s) - t0)) -lt 150 ] || t_fail "delete took $(($(date +%s) - t0)) s"
+        pool_nuke
+}
+
+test_metadata_threshold_refuses_new_volumes_before_metadata_fills() {
+        local id raw lv dev devid st used total pct n t0 err rc out stg
+        pool_nuke
+        # lvm2's smallest pool metadata (2 MiB = 512 blocks of 4 KiB).
+        truncate -s 192M /tmp/$VG.img
+        dev=$(losetup --find --show /tmp/$VG.img) || t_fail "losetup"
+        lvm_ vgcreate -q $VG "$dev" >/dev/null || t_fail "vgcreate"
+        lvm_ lvcreate -q --type thin-pool -L 160M --poolmetadatasize 2M --chunksize 64k -Zn \
+                -n pool $VG >/dev/null || t_fail "lvcreate pool"
+        lvm_ lvchange -q --errorwhenfull y $VG/pool >/dev/null || t_fail "errorwhenfull"
+        st=$(dmsetup status $VG-pool | cut -d' ' -f5)
+        used=${st%/*}
+        total=${st#*/}
+        say "    fresh pool: metadata $used of $total blocks (4 KiB) used"
+        PLUGIN_ARGS=(--metrics-address 127.0.0.1:0)
+        start_plugin
+        # A tenant's volume, staged; and a raw one the test writes to.
+        id=$(create metat team-a) || t_fail "create"
+        stage "$id" metat $D/key >/dev/null || t_fail "stage"
+        stg=$(staging_of metat)
+        raw=$(create meta team-a) || t_fail "create"
+        lv=$(lv_of "$raw")
+        st=$(dmsetup status "$(tpool)" | cut -d' ' -f5)
+        used=${st%/*}
+        pct=$(((used + 30) * 100 / total + 1))
+        say "    metadata: $used of $total blocks used with two volumes; maxMetadataPercent $pct"
+        echo "{\"pool\": {\"maxMetadataPercent\": $pct}}" >$D/cfg.json
+        PLUGIN_ARGS=(--config $D/cfg.json --metrics-address 127.0.0.1:0)
+        start_plugin
+        out=$(create meta2 team-a) || t_fail "create below the threshold"
+        delete "$out" >/dev/null || t_fail "delete"
+        devid=$(dmsetup table $VG-$(sed 's/-/--/g' <<<"$lv") | awk '{print $5}')
+        [ -n "$devid" ] || t_fail "no thin device id"
+        # Metadata grows without lvm2 (one lvcreate takes seconds): a thin
+        # snapshot by pool message, then a 4 KiB write to the origin breaks
+        # the sharing of its btree path (a few metadata blocks each time).
+        t0=$(date +%s)
+        n=0
+        while [ $n -lt 2000 ] && [ $(($(date +%s) - t0)) -lt 150 ] && [ "${REFUSED:-0}" -lt 3 ]; do
+                dmsetup message "$(tpool)" 0 "create_snap $((1000 + n)) $devid" 2>$D/msg.err || break
+                dd if=/dev/urandom of=/dev/$VG/$lv bs=4k count=1 seek=$((n * 37 % 8000)) oflag=direct \
+                        status=none 2>$D/w.err || break
+                n=$((n + 1))
+                [ -n "${REFUSED:-}" ] && REFUSED=$((REFUSED + 1))
+                if [ $((n % 10)) = 0 ]; then
+                        st=$(dmsetup status "$(tpool)" | cut -d' ' -f5)
+                        [ -z "${REFUSED:-}" ] && [ $((${st%/*} * 100)) -ge $((pct * total)) ] && {
+                                REFUSED=0
+                                say "    past the threshold after $n snapshots+writes ($(($(date +%s) - t0)) s): metadata $st"
+                                err=$(expect_status RESOURCE_EXHAUSTED "a new volume past the metadata threshold" \
+                                        create more team-a) || exit 1
+                                say "    new volume: ${err:0:240}"
+                                [[ "$err" == *metadata* ]] || t_fail "the message does not say metadata: $err"
+                                [ "$(lv_count "tv-more-.*")" = 0 ] || t_fail "a refused create left an LV"
+                        }
+                fi
+        done
+        [ -n "${REFUSED:-}" ] || t_fail "the threshold was never reached ($n rounds)"
+        unset REFUSED
+        say "    stopped after $n rounds in $(($(date +%s) - t0)) s: message: $(head -c 160 $D/msg.err) write: $(head -c 160 $D/w.err)"
+        say "    metadata now: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+        dmesg | grep -iE 'thin|metadata' | tail -4 | sed 's/^/    dmesg: /' >&3
+        out=$(timeout 60 dd if=/dev/urandom of="$stg/x" bs=64k count=20 oflag=direct conv=fsync status=none 2>&1)
+        rc=$?
+        say "    tenant's write now: status $rc ${out:0:160}"
+        report_plugin_view "$id" "$stg"
+        pool_nuke
+}
+
+# luks_hdr_size DEV: the LUKS2 binary header's hdr_size (where the second
+# header starts)
+luks_hdr_size() { printf '%d' "0x$(od -An -tx1 -j8 -N8 "$1" | tr -d ' \n')"; }
+
+test_stage_on_a_blocked_device_keeps_the_server_answering_and_converges() {
+        local id dmdev t0 ms_id ms_info ms_probe rc1 rc2 i
+        rm -f $D/s1.rc $D/s2.rc
+        start_plugin
+        id=$(create hang team-a) || t_fail "create"
+        # I/O to the (empty) thin LV waits for the pool's worker, which does
+        # not run while the pool is suspended: libblkid and libcryptsetup,
+        # in the plugin's process, wait in the kernel. (Suspending the LV
+        # itself would make lvm2 report it inactive.)
+        dmdev=$(tpool)
+        echo $dmdev >$D/resume
+        dmsetup suspend $dmdev || t_fail "suspend"
+        # Whatever blocks below, the pool comes back after 30 s.
+        ( sleep 30; dmsetup resume $dmdev ) >/dev/null 2>&1 &
+        t0=$(date +%s)
+        ( stage "$id" hang $D/key >$D/s1.out 2>$D/s1.err; echo $? >$D/s1.rc ) >/dev/null 2>&1 &
+        sleep 3
+        ( stage "$id" hang $D/key >$D/s2.out 2>$D/s2.err; echo $? >$D/s2.rc ) >/dev/null 2>&1 &
+        sleep 2
+        say "    the pool suspended, two NodeStageVolume calls waiting"
+        ms_id=$(elapsed_ms quick_ctl 20 csi Identity.GetPluginInfo)
+        say "    meanwhile GetPluginInfo $ms_id ms"
+        ms_info=$(elapsed_ms quick_ctl 20 csi Node.NodeGetInfo)
+        say "    NodeGetInfo $ms_info ms"
+        ms_probe=$(elapsed_ms quick_ctl 40 csi Identity.Probe)
+        say "    Probe $ms_probe ms"
+        [ "$ms_id" -lt 3000 ] && [ "$ms_info" -lt 3000 ] || t_fail "the server stalled behind the blocked stage"
+        [ -f $D/s1.rc ] && t_fail "the stage finished on a suspended device: $(cat $D/s1.err)"
+        sleep 3
+        dmsetup resume $dmdev || t_fail "resume"
+        for i in $(seq 120); do [ -f $D/s1.rc ] && [ -f $D/s2.rc ] && break; sleep 1; done
+        [ -f $D/s1.rc ] && [ -f $D/s2.rc ] || t_fail "a stage still runs 120 s after the resume"
+        rc1=$(cat $D/s1.rc) rc2=$(cat $D/s2.rc)
+        say "    after resume ($(($(date +%s) - t0)) s): first stage status $rc1 $(head -c 160 $D/s1.err); retry status $rc2 $(head -c 200 $D/s2.err)"
+        [ "$rc1" = 0 ] || [ "$rc2" = 0 ] || t_fail "neither stage succeeded"
+        stage "$id" hang $D/key >/dev/null || t_fail "a later retry"
+        [ "$(dmsetup ls | grep -c "^$(map_of "$id")\s")" = 1 ] || t_fail "not one mapping: $(dmsetup ls)"
+        [ "$(grep -c " $(staging_of hang) " /proc/self/mountinfo)" = 1 ] || t_fail "not one mount"
+        unstage "$id" hang >/dev/null || t_fail "unstage"
+        delete "$id" >/dev/null || t_fail "delete"
+}
+
+test_corrupt_luks_header_is_a_clear_refusal_that_changes_nothing() {
+        local id lv dev hs err before after key out
+        start_plugin
+        id=$(create corrupt team-a) || t_fail "create"
+        lv=$(lv_of "$id")
+        dev=/dev/$VG/$lv
+        stage "$id" corrupt $D/key >/dev/null || t_fail "stage"
+        unstage "$id" corrupt >/dev/null || t_fail "unstage"
+        key=$(cat $D/key)
+        hs=$(luks_hdr_size $dev)
+        # 1. The primary header's magic and binary header gone: libcryptsetup
+        # reads the second copy.
+        cp /dev/null $D/c1.err
+        dd if=/dev/zero of=$dev bs=512 count=1 conv=notrunc oflag=direct status=none || t_fail "zero"
+        err=$(stage "$id" corrupt $D/key 2>&1 >/dev/null)
+        say "    primary header zeroed: stage status $? ${err:0:240}"
+        [[ "$err" == INTERNAL:* ]] && t_fail "INTERNAL: $err"
+        [[ "$err" == *"$key"* ]] && t_fail "key material in the message"
+        unstage "$id" corrupt >/dev/null 2>&1
+        # 2. Both headers' checksums damaged (the magic stays: blkid still
+        # sees LUKS2, libcryptsetup cannot load either copy).
+        for off in $((0x1c0)) $((hs + 0x1c0)); do
+                dd if=/dev/urandom of=$dev bs=1 count=32 seek=$off conv=notrunc status=none || t_fail "corrupt"
+        done
+        sync
+        before=$(head -c 16M $dev | sha256sum)
+        err=$(expect_status FAILED_PRECONDITION "stage with both headers damaged" stage "$id" corrupt $D/key) || exit 1
+        say "    both headers damaged: ${err:0:300}"
+        [[ "$err" == *damaged* ]] || t_fail "the message does not say the header is damaged: $err"
+        [[ "$err" == *"$key"* ]] && t_fail "key material in the message"
+        after=$(head -c 16M $dev | sha256sum)
+        [ "$before" = "$after" ] || t_fail "the stage changed the device"
+        [ "$(dmsetup ls | grep -c "^$(map_of "$id")\s")" = 0 ] || t_fail "a mapping was made"
+        grep -q " $(staging_of corrupt) " /proc/self/mountinfo && t_fail "something was mounted"
+        # Delete still works: the damaged header area is overwritten (its
+        # keyslots may hold the key), then the LV goes.
+        out=$(delete "$id" 2>&1) || t_fail "delete of a volume with a damaged header: $out"
+        [ "$(lv_count "$lv")" = 0 ] || t_fail "LV left"
+        grep -q 'msg="damaged luks header erased"' $D/csi.log || t_fail "no erase logged"
 }
 
 for t in $(declare -F | awk '{print $3}' | grep '^test_' | grep -E "${TV_FAULTS_ONLY:-.}"); do

@@ -2,8 +2,12 @@
  * its request validation through dispatch, without a pool or a kernel
  * that has device-mapper (that is tests/guest/test_node.sh). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../csi/node.h"
 #include "csi.pb-c.h"
@@ -328,4 +332,86 @@ TEST(test_node_capabilities_are_stage_stats_expand_condition) {
         tv_reply_clear(&reply);
         tv_server_free(s);
         free(body);
+}
+
+/* A fake /sys: dev/block/MAJ:MIN links to the device, fs/ext4/<dev>/
+ * holds errors_count, as the kernel lays them out. */
+static void fake_sysfs(const char *root, const char *count) {
+        char p[512];
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/dev", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/dev/block", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/dev/block/253:5", root);
+        CHECK_INT(symlink("../../devices/virtual/block/dm-5", p), 0);
+        snprintf(p, sizeof(p), "%s/dev/block/253:6", root);
+        CHECK_INT(symlink("../../devices/virtual/block/dm-6", p), 0);
+        snprintf(p, sizeof(p), "%s/fs", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/fs/ext4", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/fs/ext4/dm-5", root);
+        CHECK_INT(mkdir(p, 0755), 0);
+        snprintf(p, sizeof(p), "%s/fs/ext4/dm-5/errors_count", root);
+        f = fopen(p, "w");
+        CHECK(f != NULL);
+        if (f) {
+                fputs(count, f);
+                fclose(f);
+        }
+}
+
+static void rm_fake_sysfs(const char *root) {
+        static const char *const rel[] = {"fs/ext4/dm-5/errors_count", "fs/ext4/dm-5", "fs/ext4", "fs",
+                                          "dev/block/253:5", "dev/block/253:6", "dev/block", "dev", ""};
+        char p[512];
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                snprintf(p, sizeof(p), "%s/%s", root, rel[i]);
+                (void)(remove(p) == 0);
+        }
+}
+
+TEST(test_node_fs_error_count_reads_ext4_errors_count_of_the_device) {
+        char root[] = "/tmp/tv-sysfs-XXXXXX";
+        uint64_t n = 99;
+
+        CHECK(mkdtemp(root) != NULL);
+        fake_sysfs(root, "3\n");
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 5, &n), 0);
+        CHECK_INT((int)n, 3);
+        /* ext2/ext3 are served by the ext4 driver */
+        CHECK_INT(node_fs_error_count(root, "ext3", 253, 5, &n), 0);
+        /* another file system: no such count */
+        CHECK_INT(node_fs_error_count(root, "xfs", 253, 5, &n), -EOPNOTSUPP);
+        /* a device with no ext4 directory, and no device at all */
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 6, &n), -ENOENT);
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 7, &n), -ENOENT);
+        rm_fake_sysfs(root);
+}
+
+TEST(test_node_fs_error_count_zero_and_malformed) {
+        char root[] = "/tmp/tv-sysfs-XXXXXX", p[512];
+        uint64_t n = 99;
+        FILE *f;
+
+        CHECK(mkdtemp(root) != NULL);
+        fake_sysfs(root, "0\n");
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 5, &n), 0);
+        CHECK_INT((int)n, 0);
+        snprintf(p, sizeof(p), "%s/fs/ext4/dm-5/errors_count", root);
+        f = fopen(p, "w");
+        CHECK(f != NULL);
+        if (f) {
+                fputs("x1\n", f);
+                fclose(f);
+        }
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 5, &n), -EBADMSG);
+        f = fopen(p, "w");
+        CHECK(f != NULL);
+        if (f)
+                fclose(f);
+        CHECK_INT(node_fs_error_count(root, "ext4", 253, 5, &n), -EBADMSG);
+        rm_fake_sysfs(root);
 }
