@@ -175,7 +175,7 @@ static int stage_luks_prepare(const tv_lv *lv, const char *dev, const tv_key *ke
                                    "refusing to open or format it",
                                    tv_lv_name(lv), tenant);
         case TV_LUKS_KIND_FOREIGN:
-                if (info.damaged)
+                if (info->damaged)
                         return reply_errno(reply, -EMEDIUMTYPE,
                                            "volume %s holds a LUKS2 header that cannot be loaded (both copies "
                                            "damaged): refusing to open or format it; restore the header from a "
