@@ -340,8 +340,10 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         if (!p)
                 return -EHOSTDOWN;
         r = tv_lv_lookup(p, v.lv_name, &lv, &err);
-        if (r == -ENOENT)
-                return reply_errno(reply, r, "volume %.200s not found", req->volume_id);
+        /* A thin LV with our name shape but not our kind tag is an admin's:
+         * not a volume, as NodeStageVolume says too. */
+        if (r == -ENOENT || (r == 0 && strcmp(tv_lv_tag(lv, TV_TAG_KIND) ? tv_lv_tag(lv, TV_TAG_KIND) : "", "volume") != 0))
+                return reply_errno(reply, -ENOENT, "volume %.200s not found", req->volume_id);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
         if (req->capacity_range && (uint64_t)req->capacity_range->required_bytes > tv_lv_size(lv)) {
