@@ -332,6 +332,9 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         r = node_request_canonical(s, req->volume_path, &path, reply);
         if (r < 0)
                 return r;
+        r = node_request_no_symlink(s, "volume_path", path, reply);
+        if (r < 0)
+                return r;
         if (req->capacity_range && (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0))
                 return reply_invalid(reply, "capacity_range: values must not be negative");
 
@@ -433,6 +436,9 @@ int node_get_volume_stats(tv_server *s, const ProtobufCMessage *msg, tv_reply *r
         if (r < 0)
                 return r;
         r = node_request_canonical(s, req->volume_path, &path, reply);
+        if (r < 0)
+                return r;
+        r = node_request_no_symlink(s, "volume_path", path, reply);
         if (r < 0)
                 return r;
         if (lstat(path, &st) < 0) {

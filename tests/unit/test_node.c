@@ -3,7 +3,11 @@
  * that has device-mapper (that is tests/guest/test_node.sh). */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../csi/node.h"
 #include "csi.pb-c.h"
@@ -328,4 +332,48 @@ TEST(test_node_capabilities_are_stage_stats_expand_condition) {
         tv_reply_clear(&reply);
         tv_server_free(s);
         free(body);
+}
+
+/* Unstage, stats and expand match mounts by the path's name: a symlink in
+ * it would make them answer for what it leads to (an outside mount). A
+ * path that does not exist is fine (unstage is idempotent). */
+TEST(test_node_request_no_symlink_refuses_links_at_any_component) {
+        char root[] = "/tmp/tv-unit-links.XXXXXX", p[256];
+        tv_server *s = NULL;
+        tv_reply reply = {0};
+
+        CHECK(mkdtemp(root) != NULL);
+        CHECK_INT(tv_server_new_for_test("node-a", &s), 0);
+        s->kubelet_dir = strdup(root);
+        snprintf(p, sizeof(p), "%s/real", root);
+        CHECK_INT(mkdir(p, 0700), 0);
+        snprintf(p, sizeof(p), "%s/link", root);
+        CHECK_INT(symlink("/tmp", p), 0);
+        snprintf(p, sizeof(p), "%s/mid", root);
+        CHECK_INT(symlink("real", p), 0);
+
+        snprintf(p, sizeof(p), "%s/real", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/real/missing", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/missing/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/link", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+        CHECK_INT(reply.status, TV_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(reply.message, "symlink") != NULL);
+        snprintf(p, sizeof(p), "%s/mid/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+        snprintf(p, sizeof(p), "%s/link/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+
+        snprintf(p, sizeof(p), "%s/link", root);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/mid", root);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/real", root);
+        rmdir(p);
+        rmdir(root);
+        tv_reply_clear(&reply);
+        tv_server_free(s);
 }
