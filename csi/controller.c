@@ -319,6 +319,25 @@ static int clone_size(const Csi__V1__CapacityRange *cr, uint64_t asked, const tv
         return 0;
 }
 
+/* A retried CreateVolume finds the LV its name maps to; lvm2's answer only
+ * says it has the same size, name tag and origin. Another tenant's (or one
+ * made with another key source or file system) is not this request's
+ * volume: answering with it would hand one tenant another's volume id. The
+ * owner is not named: the message goes to this caller. */
+static int same_owner(const tv_lv *lv, const volume_spec *spec, tv_reply *reply) {
+        static const char *const keys[] = {TV_TAG_TENANT, TV_TAG_KEY_SOURCE, TV_TAG_FS};
+        const char *want[] = {spec->tenant, spec->key_source, spec->fs_type};
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const char *have = tv_lv_tag(lv, keys[i]);
+                if (strcmp(have ? have : "", want[i] ? want[i] : "") != 0)
+                        return reply_errno(reply, -EEXIST,
+                                           "volume %.128s exists with other parameters (%s); delete it or use another name",
+                                           spec->name, keys[i]);
+        }
+        return 0;
+}
+
 int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply) {
         const Csi__V1__CreateVolumeRequest *req = (const Csi__V1__CreateVolumeRequest *)msg;
         Csi__V1__CreateVolumeResponse resp = CSI__V1__CREATE_VOLUME_RESPONSE__INIT;
@@ -372,6 +391,9 @@ int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
                                    spec.name);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
+        r = same_owner(lv, &spec, reply);
+        if (r < 0)
+                return r;
 
         log_info("volume created", "volume=%s tenant=%s bytes=%" PRIu64 "%s%s", tv_lv_name(lv), spec.tenant,
                  tv_lv_size(lv), source ? " source=" : "", source ? tv_lv_name(source) : "");

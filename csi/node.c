@@ -333,6 +333,9 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         r = node_request_canonical(s, req->volume_path, &path, reply);
         if (r < 0)
                 return r;
+        r = node_request_no_symlink(s, "volume_path", path, reply);
+        if (r < 0)
+                return r;
         if (req->capacity_range && (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0))
                 return reply_invalid(reply, "capacity_range: values must not be negative");
 
@@ -341,8 +344,10 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         if (!p)
                 return -EHOSTDOWN;
         r = tv_lv_lookup(p, v.lv_name, &lv, &err);
-        if (r == -ENOENT)
-                return reply_errno(reply, r, "volume %.200s not found", req->volume_id);
+        /* A thin LV with our name shape but not our kind tag is an admin's:
+         * not a volume, as NodeStageVolume says too. */
+        if (r == -ENOENT || (r == 0 && strcmp(tv_lv_tag(lv, TV_TAG_KIND) ? tv_lv_tag(lv, TV_TAG_KIND) : "", "volume") != 0))
+                return reply_errno(reply, -ENOENT, "volume %.200s not found", req->volume_id);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
         if (req->capacity_range && (uint64_t)req->capacity_range->required_bytes > tv_lv_size(lv)) {
@@ -433,6 +438,9 @@ int node_get_volume_stats(tv_server *s, const ProtobufCMessage *msg, tv_reply *r
         if (r < 0)
                 return r;
         r = node_request_canonical(s, req->volume_path, &path, reply);
+        if (r < 0)
+                return r;
+        r = node_request_no_symlink(s, "volume_path", path, reply);
         if (r < 0)
                 return r;
         if (lstat(path, &st) < 0) {

@@ -149,6 +149,12 @@ int node_capability_check(const Csi__V1__VolumeCapability *cap, node_capability 
  * naming `field`). */
 int node_request_path(tv_server *s, const char *field, const char *path, tv_reply *reply);
 
+/* `path` (canonical) names no symlink and goes through none, or does not
+ * exist: else -EINVAL (INVALID_ARGUMENT naming `field`). For the RPCs that
+ * only look at or unmount a path, which match mounts by name and would
+ * otherwise answer for what a link leads to. */
+int node_request_no_symlink(tv_server *s, const char *field, const char *path, tv_reply *reply);
+
 /* node_path_canonical() under the kubelet directory: *ret (heap) is the
  * name to use with mountinfo and mount(2). A kubelet directory that cannot
  * be resolved is FAILED_PRECONDITION. */

@@ -1,5 +1,6 @@
 /* Volume ids, device numbers and per-volume locks of the Node service. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,6 +130,29 @@ int node_request_path(tv_server *s, const char *field, const char *path, tv_repl
         r = node_path_check(node_kubelet_dir(s), path, why, sizeof(why));
         if (r < 0)
                 return reply_invalid(reply, "%s: %s", field, why);
+        return 0;
+}
+
+int node_request_no_symlink(tv_server *s, const char *field, const char *path, tv_reply *reply) {
+        _cleanup_free_ char *parent = NULL;
+        _cleanup_close_ int pfd = -1;
+        const char *base;
+        char why[400];
+        struct stat st;
+        int r;
+
+        r = node_path_split(path, &parent, &base);
+        if (r < 0)
+                return reply_errno(reply, r, "%s", field);
+        pfd = node_open_dir_verified(node_kubelet_dir(s), parent, why, sizeof(why));
+        if (pfd == -ENOENT || pfd == -ENOTDIR)
+                return 0; /* nothing there: nothing to be led astray by */
+        if (pfd == -EINVAL)
+                return reply_invalid(reply, "%s: %s", field, why);
+        if (pfd < 0)
+                return reply_errno(reply, pfd, "%s: %s", field, why);
+        if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                return reply_invalid(reply, "%s: %s is a symlink; symlinks are refused in node paths", field, path);
         return 0;
 }
 

@@ -520,6 +520,9 @@ int node_unstage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *rep
         r = node_request_canonical(s, req->staging_target_path, &staging, reply);
         if (r < 0)
                 return r;
+        r = node_request_no_symlink(s, "staging_target_path", staging, reply);
+        if (r < 0)
+                return r;
 
         lock = node_lock(req->volume_id);
         r = node_devnum(v.mapper_path, &mdev);

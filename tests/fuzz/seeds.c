@@ -11,6 +11,7 @@
 #define MAX_SEEDS 48
 #define STAGING FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/thinvault.csi.io/a1/globalmount"
 #define STAGING_C FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/thinvault.csi.io/c1"
+#define STAGING_F FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/thinvault.csi.io/f1"
 #define STAGING_B FUZZ_KUBELET_DIR "/plugins/kubernetes.io/csi/volumeDevices/staging/pvc-b"
 #define TARGET FUZZ_KUBELET_DIR "/pods/0f1e/volumes/kubernetes.io~csi/pvc-a/mount"
 #define TARGET_B FUZZ_KUBELET_DIR "/pods/0f1e/volumeDevices/kubernetes.io~csi/pvc-b"
@@ -46,13 +47,14 @@ int fuzz_seeds(fuzz_seed **ret) {
         fuzz_seed *s = calloc(MAX_SEEDS, sizeof(*s));
         size_t n = 0;
         int r = 0;
-        char id_a[128], id_b[128], id_c[128], id_snap[128];
+        char id_a[128], id_b[128], id_c[128], id_f[128], id_snap[128];
 
         if (!s)
                 return -ENOMEM;
         id_of(TV_LV_KIND_VOLUME, "pvc-a", id_a, sizeof(id_a));
         id_of(TV_LV_KIND_VOLUME, "pvc-b", id_b, sizeof(id_b));
         id_of(TV_LV_KIND_VOLUME, "pvc-c", id_c, sizeof(id_c));
+        id_of(TV_LV_KIND_VOLUME, "pvc-f", id_f, sizeof(id_f));
         id_of(TV_LV_KIND_SNAPSHOT, "snap-a", id_snap, sizeof(id_snap));
 
         /* Capabilities: a mounted ext4 volume and a raw block one. */
@@ -145,6 +147,21 @@ int fuzz_seeds(fuzz_seed **ret) {
         Csi__V1__CreateVolumeRequest cv_c_blk = cv_b;
         cv_c_blk.name = "pvc-c";
         r |= add(s, &n, "/csi.v1.Controller/CreateVolume", "create-c-block", &cv_c_blk.base);
+        /* pvc-f: formatted under team-b's key, then unstaged: what
+         * DeleteVolume crypto-erases and removes. */
+        Csi__V1__CreateVolumeRequest cv_f = cv_b;
+        cv_f.name = "pvc-f";
+        cv_f.volume_capabilities = caps_fs;
+        r |= add(s, &n, "/csi.v1.Controller/CreateVolume", "create-f", &cv_f.base);
+        Csi__V1__NodeStageVolumeRequest ns_f = ns_b;
+        ns_f.volume_id = id_f;
+        ns_f.staging_target_path = STAGING_F;
+        ns_f.volume_capability = &cap_fs;
+        r |= add(s, &n, "/csi.v1.Node/NodeStageVolume", "stage-f", &ns_f.base);
+        Csi__V1__NodeUnstageVolumeRequest nu_f = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
+        nu_f.volume_id = id_f;
+        nu_f.staging_target_path = STAGING_F;
+        r |= add(s, &n, "/csi.v1.Node/NodeUnstageVolume", "unstage-f", &nu_f.base);
 
         /* ---- Identity ---- */
         Csi__V1__GetPluginInfoRequest gpi = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
@@ -177,6 +194,14 @@ int fuzz_seeds(fuzz_seed **ret) {
         Csi__V1__DeleteVolumeRequest dv = CSI__V1__DELETE_VOLUME_REQUEST__INIT;
         dv.volume_id = id_b;
         r |= add(s, &n, "/csi.v1.Controller/DeleteVolume", "delete-b", &dv.base);
+        /* DeleteVolume's success paths: an empty volume (discard, lvremove)
+         * and a formatted one (keyslots erased first). */
+        Csi__V1__DeleteVolumeRequest dv_c = dv;
+        dv_c.volume_id = id_c;
+        r |= add(s, &n, "/csi.v1.Controller/DeleteVolume", "delete-c-empty", &dv_c.base);
+        Csi__V1__DeleteVolumeRequest dv_f = dv;
+        dv_f.volume_id = id_f;
+        r |= add(s, &n, "/csi.v1.Controller/DeleteVolume", "delete-f-formatted", &dv_f.base);
         Csi__V1__ValidateVolumeCapabilitiesRequest vvc = CSI__V1__VALIDATE_VOLUME_CAPABILITIES_REQUEST__INIT;
         vvc.volume_id = id_a;
         vvc.n_volume_capabilities = 1;

@@ -44,6 +44,6 @@ void fuzz_seeds_free(fuzz_seed *s, size_t n);
  * NodeStageVolume and NodePublishVolume of the first volume (formatted,
  * mapped, mounted at STAGING and bound at TARGET), NodeStageVolume of the
  * second as a block volume, and a third (block) volume left unstaged. */
-#define FUZZ_N_SETUP 7
+#define FUZZ_N_SETUP 10
 
 #endif

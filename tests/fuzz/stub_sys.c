@@ -9,6 +9,10 @@
  *   means a path check let something through, and aborts: a finding.
  * - open("/proc/self/mountinfo"): the kernel's table, then the fuzzer's
  *   mounts in the same format (escapes included).
+ * - open("/dev/VG/LV") of an LV the LVM stand-in has: a sparse memfd of
+ *   the LV's size (EBUSY with O_EXCL while the LV is mapped, as the
+ *   kernel's bdev claim), on which ioctl(2) answers BLKGETSIZE64 and
+ *   BLKDISCARD: DeleteVolume's erase step discards the LV before lvremove.
  *
  * Any other path goes to the kernel. Everything the handlers write to
  * files happens inside the fuzzer's kubelet directory. */
@@ -19,15 +23,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fuzz.h"
 
 #define MAX_MOUNTS 16
+/* The memfd name of an LV's stand-in device: how ioctl(2) knows one. */
+#define LV_MEMFD_NAME "tvfuzz-lv"
 
 typedef struct {
         char path[PATH_MAX];
@@ -234,6 +243,62 @@ fail:
         return -1;
 }
 
+static int lv_open(const fuzz_luks *l, uint64_t size, int flags) {
+        int fd;
+
+        if ((flags & O_EXCL) && l->mapping[0]) {
+                errno = EBUSY;
+                return -1;
+        }
+        fd = memfd_create(LV_MEMFD_NAME, (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+        if (fd < 0)
+                return -1;
+        if (ftruncate(fd, (off_t)size) < 0) {
+                int e = errno;
+                (void)close(fd);
+                errno = e;
+                return -1;
+        }
+        return fd;
+}
+
+static bool is_lv_fd(int fd) {
+        char link[64], target[PATH_MAX];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+                return false;
+        target[n] = '\0';
+        return strncmp(target, "/memfd:" LV_MEMFD_NAME " ", strlen("/memfd:" LV_MEMFD_NAME " ")) == 0;
+}
+
+int ioctl(int fd, unsigned long request, ...) {
+        struct stat st;
+        va_list ap;
+        void *arg;
+
+        va_start(ap, request);
+        arg = va_arg(ap, void *);
+        va_end(ap);
+        if ((request == BLKGETSIZE64 || request == BLKDISCARD) && is_lv_fd(fd)) {
+                if (fstat(fd, &st) < 0)
+                        return -1;
+                if (request == BLKGETSIZE64) {
+                        *(uint64_t *)arg = (uint64_t)st.st_size;
+                        return 0;
+                }
+                const uint64_t *range = arg;
+                if (range[0] > (uint64_t)st.st_size || range[1] > (uint64_t)st.st_size - range[0]) {
+                        errno = EINVAL;
+                        return -1;
+                }
+                return 0;
+        }
+        return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 int open(const char *path, int flags, ...) {
         mode_t mode = 0;
         va_list ap;
@@ -245,5 +310,9 @@ int open(const char *path, int flags, ...) {
         }
         if (strcmp(path, "/proc/self/mountinfo") == 0 && (flags & O_ACCMODE) == O_RDONLY)
                 return mountinfo_open(flags);
+        uint64_t size = 0;
+        const fuzz_luks *l = fuzz_luks_by_path(path, &size);
+        if (l)
+                return lv_open(l, size, flags);
         return openat(AT_FDCWD, path, flags, mode);
 }

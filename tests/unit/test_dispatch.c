@@ -232,3 +232,26 @@ TEST(test_rpc_secret_fields_are_the_secrets_maps) {
         CHECK(!tv_rpc_field_is_secret(d, protobuf_c_message_descriptor_get_field_by_name(d, "volume_context")));
         CHECK(!tv_rpc_field_is_secret(d, protobuf_c_message_descriptor_get_field_by_name(d, "volume_id")));
 }
+
+/* protobuf-c hands a string out as a C string: a NUL inside it would cut
+ * "pvc-1\0x" to "pvc-1", another request's name. Refused before any
+ * handler, at any depth (a map entry inside the request here). */
+TEST(test_dispatch_string_with_nul_byte_is_invalid_argument) {
+        static const uint8_t name_nul[] = {0x0a, 0x03, 'a', 0x00, 'b'};
+        static const uint8_t name_ok[] = {0x0a, 0x01, 'a'};
+        /* NodeStageVolumeRequest.secrets (5): {key: "key", value: "x\0y"} */
+        static const uint8_t secret_nul[] = {0x2a, 0x0a, 0x0a, 0x03, 'k', 'e', 'y', 0x12, 0x03, 'x', 0x00, 'y'};
+        tv_server *s = test_server();
+        tv_reply reply = {0};
+
+        tv_dispatch(s, "/csi.v1.Controller/CreateVolume", name_nul, sizeof(name_nul), &reply);
+        CHECK_INT(reply.status, TV_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(reply.message, "NUL") != NULL && strstr(reply.message, "name") != NULL);
+        tv_dispatch(s, "/csi.v1.Controller/CreateVolume", name_ok, sizeof(name_ok), &reply);
+        CHECK(strstr(reply.message, "NUL") == NULL);
+        tv_dispatch(s, "/csi.v1.Node/NodeStageVolume", secret_nul, sizeof(secret_nul), &reply);
+        CHECK_INT(reply.status, TV_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(reply.message, "value") != NULL);
+        tv_reply_clear(&reply);
+        tv_server_free(s);
+}

@@ -415,3 +415,47 @@ TEST(test_node_fs_error_count_zero_and_malformed) {
         CHECK_INT(node_fs_error_count(root, "ext4", 253, 5, &n), -EBADMSG);
         rm_fake_sysfs(root);
 }
+
+/* Unstage, stats and expand match mounts by the path's name: a symlink in
+ * it would make them answer for what it leads to (an outside mount). A
+ * path that does not exist is fine (unstage is idempotent). */
+TEST(test_node_request_no_symlink_refuses_links_at_any_component) {
+        char root[] = "/tmp/tv-unit-links.XXXXXX", p[256];
+        tv_server *s = NULL;
+        tv_reply reply = {0};
+
+        CHECK(mkdtemp(root) != NULL);
+        CHECK_INT(tv_server_new_for_test("node-a", &s), 0);
+        s->kubelet_dir = strdup(root);
+        snprintf(p, sizeof(p), "%s/real", root);
+        CHECK_INT(mkdir(p, 0700), 0);
+        snprintf(p, sizeof(p), "%s/link", root);
+        CHECK_INT(symlink("/tmp", p), 0);
+        snprintf(p, sizeof(p), "%s/mid", root);
+        CHECK_INT(symlink("real", p), 0);
+
+        snprintf(p, sizeof(p), "%s/real", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/real/missing", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/missing/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), 0);
+        snprintf(p, sizeof(p), "%s/link", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+        CHECK_INT(reply.status, TV_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(reply.message, "symlink") != NULL);
+        snprintf(p, sizeof(p), "%s/mid/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+        snprintf(p, sizeof(p), "%s/link/x", root);
+        CHECK_INT(node_request_no_symlink(s, "f", p, &reply), -EINVAL);
+
+        snprintf(p, sizeof(p), "%s/link", root);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/mid", root);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/real", root);
+        rmdir(p);
+        rmdir(root);
+        tv_reply_clear(&reply);
+        tv_server_free(s);
+}
