@@ -316,7 +316,6 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         _cleanup_free_ char *path = NULL;
         uint64_t mapped_size = 0;
         tv_crypt_error cerr;
-        tv_lvm_error err;
         struct stat st;
         node_volume v;
         dev_t mdev;
@@ -343,13 +342,9 @@ int node_expand_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *repl
         p = server_pool(s, reply);
         if (!p)
                 return -EHOSTDOWN;
-        r = tv_lv_lookup(p, v.lv_name, &lv, &err);
-        /* A thin LV with our name shape but not our kind tag is an admin's:
-         * not a volume, as NodeStageVolume says too. */
-        if (r == -ENOENT || (r == 0 && strcmp(tv_lv_tag(lv, TV_TAG_KIND) ? tv_lv_tag(lv, TV_TAG_KIND) : "", "volume") != 0))
-                return reply_errno(reply, -ENOENT, "volume %.200s not found", req->volume_id);
+        r = node_volume_lookup(p, &v, &lv, reply);
         if (r < 0)
-                return reply_errno(reply, r, "%s", err.message);
+                return r;
         if (req->capacity_range && (uint64_t)req->capacity_range->required_bytes > tv_lv_size(lv)) {
                 reply_status(reply, TV_STATUS_OUT_OF_RANGE,
                              "volume %s is %llu bytes, less than the %lld asked: ControllerExpandVolume grows it first",

@@ -126,6 +126,11 @@ typedef struct node_volume {
  * -ENOENT (reply: NOT_FOUND for an id that names none of our volumes). */
 int node_volume_from_id(tv_server *s, const char *id, node_volume *v, tv_reply *reply);
 
+/* The thin LV of *v in `p`. A thin LV with our name shape but not our
+ * kind tag ("volume") is an admin's, not a volume: NOT_FOUND, as for one
+ * that is missing; other lvm2 errors as tv_lv_lookup() says. */
+int node_volume_lookup(tv_pool *p, const node_volume *v, tv_lv **ret, tv_reply *reply);
+
 /* MAJ:MIN of a block device node. -ENOENT when absent, -ENOTBLK. */
 int node_devnum(const char *path, dev_t *ret);
 

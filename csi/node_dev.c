@@ -29,6 +29,24 @@ int node_volume_from_id(tv_server *s, const char *id, node_volume *v, tv_reply *
         return 0;
 }
 
+int node_volume_lookup(tv_pool *p, const node_volume *v, tv_lv **ret, tv_reply *reply) {
+        _cleanup_(tv_lv_freep) tv_lv *lv = NULL;
+        tv_lvm_error err;
+        const char *kind;
+        int r;
+
+        r = tv_lv_lookup(p, v->lv_name, &lv, &err);
+        if (r == -ENOENT)
+                return reply_errno(reply, -ENOENT, "volume %.200s not found", v->id);
+        if (r < 0)
+                return reply_errno(reply, r, "%s", err.message);
+        kind = tv_lv_tag(lv, TV_TAG_KIND);
+        if (!kind || strcmp(kind, "volume") != 0)
+                return reply_errno(reply, -ENOENT, "volume %.200s not found", v->id);
+        *ret = TAKE_PTR(lv);
+        return 0;
+}
+
 int node_devnum(const char *path, dev_t *ret) {
         struct stat st;
 

@@ -342,7 +342,6 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         node_capability cap;
         tv_crypt_error cerr;
         tv_luks_info luks;
-        tv_lvm_error err;
         tv_limits limits;
         dev_t mdev;
         bool mapped;
@@ -366,11 +365,9 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
         p = server_pool(s, reply);
         if (!p)
                 return -EHOSTDOWN;
-        r = tv_lv_lookup(p, v.lv_name, &lv, &err);
-        if (r == -ENOENT || (r == 0 && strcmp(tv_lv_tag(lv, TV_TAG_KIND) ? tv_lv_tag(lv, TV_TAG_KIND) : "", "volume") != 0))
-                return reply_errno(reply, -ENOENT, "volume %.200s not found", req->volume_id);
+        r = node_volume_lookup(p, &v, &lv, reply);
         if (r < 0)
-                return reply_errno(reply, r, "%s", err.message);
+                return r;
         tenant = tv_lv_tag(lv, TV_TAG_TENANT);
         if (!tenant || !tv_tenant_valid(tenant))
                 return reply_errno(reply, -EMEDIUMTYPE, "volume %s has no valid tenant tag: refusing to stage it",
