@@ -382,13 +382,21 @@ int controller_create_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply
                 if (r < 0)
                         return r;
                 if (source)
-                        r = tv_lv_clone(p, tv_lv_name(source), spec.lv_name, spec.size, tags.tags, tags.n, &lv, &err);
+                        r = tv_lv_clone(p, tv_lv_name(source), spec.lv_name, spec.size, tags.tags, tags.n, NULL, &err);
                 else
-                        r = tv_lv_create(p, spec.lv_name, spec.size, tags.tags, tags.n, &lv, &err);
+                        r = tv_lv_create(p, spec.lv_name, spec.size, tags.tags, tags.n, NULL, &err);
         }
         if (r == -EEXIST)
                 return reply_errno(reply, r, "volume %.128s exists with another size or source; delete it or use another name",
                                    spec.name);
+        if (r < 0)
+                return reply_errno(reply, r, "%s", err.message);
+        /* Read back after the pool lock: other creates and deletes need not
+         * wait for this lvs. */
+        r = tv_lv_lookup(p, spec.lv_name, &lv, &err);
+        if (r == -ENOENT)
+                return reply_errno(reply, -EAGAIN, "volume %.128s was created but was gone when read back (deleted "
+                                   "meanwhile?): retry", spec.name);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
         r = same_owner(lv, &spec, reply);

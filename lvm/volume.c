@@ -469,13 +469,63 @@ static int pool_dm(const tv_pool *p, dm_state *ret_status, char **ret_name) {
         return -ENXIO;
 }
 
-/* The pool's status from `l`, a listing of its whole VG, and the kernel. */
-static int status_of(tv_pool *p, const tv_lv_list *l, const char *what, tv_pool_status *ret_status,
-                     tv_lvm_error *err) {
+/* The kernel's half of tv_pool_status (data and metadata space, chunk size,
+ * health flags) from the thin-pool target's status and table: libdevmapper
+ * only, no lvm2 process. -ENXIO (err untouched) when the pool is not
+ * active. */
+static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm_error *err) {
         _cleanup_(dm_state_done) dm_state st = {0}, table = {0};
         _cleanup_(dm_pool_destroyp) struct dm_pool *mem = NULL;
         _cleanup_free_ char *dmname = NULL;
         struct dm_status_thin_pool *tp = NULL;
+        uint64_t block_sectors = 0;
+        int r;
+
+        r = pool_dm(p, &st, &dmname);
+        if (r == -ENXIO)
+                return r;
+        if (r < 0)
+                return set_err(err, r, "%s: device-mapper status of thin pool %s/%s failed", what, p->vg, p->pool);
+        mem = dm_pool_create("tv-status", 1024);
+        if (!mem)
+                return set_err(err, -ENOMEM, "%s: out of memory parsing the thin-pool status", what);
+        if (!dm_get_status_thin_pool(mem, st.params, &tp))
+                return set_err(err, -EIO, "%s: cannot parse thin-pool status \"%.100s\"", what,
+                               st.params);
+        /* Table: <meta dev> <data dev> <data block size (sectors)> <low water> ... */
+        r = dm_query(dmname, DM_DEVICE_TABLE, &table);
+        if (r < 0 || !table.exists)
+                return set_err(err, r < 0 ? r : -ENXIO, "%s: device-mapper table of %s failed", what,
+                               dmname);
+        if (sscanf(table.params, "%*s %*s %" SCNu64, &block_sectors) != 1 || block_sectors == 0)
+                return set_err(err, -EIO, "%s: cannot read the data block size from \"%.100s\"",
+                               what, table.params);
+
+        s->chunk_bytes = block_sectors * SECTOR_BYTES;
+        s->data_total_bytes = tp->total_data_blocks * s->chunk_bytes;
+        s->data_used_bytes = tp->used_data_blocks * s->chunk_bytes;
+        s->metadata_total_bytes = tp->total_metadata_blocks * THIN_METADATA_BLOCK_BYTES;
+        s->metadata_used_bytes = tp->used_metadata_blocks * THIN_METADATA_BLOCK_BYTES;
+        s->transaction_id = tp->transaction_id;
+        s->read_only = tp->read_only;
+        s->needs_check = tp->needs_check;
+        s->out_of_data_space = tp->out_of_data_space;
+        s->failed = tp->fail || tp->error;
+        s->error_if_no_space = tp->error_if_no_space;
+        s->healthy = !s->read_only && !s->needs_check && !s->out_of_data_space && !s->failed;
+        return 0;
+}
+
+static int set_err_inactive(const tv_pool *p, const char *what, tv_lvm_error *err) {
+        return set_err(err, -ENXIO,
+                       "%s: the pool is not active (no thin-pool device in the kernel); "
+                       "activate it with lvchange -ay %s/%s",
+                       what, p->vg, p->pool);
+}
+
+/* The pool's status from `l`, a listing of its whole VG, and the kernel. */
+static int status_of(tv_pool *p, const tv_lv_list *l, const char *what, tv_pool_status *ret_status,
+                     tv_lvm_error *err) {
         tv_pool_status s = {0};
         tv_vg_info vi;
         bool found = false;
@@ -500,43 +550,11 @@ static int status_of(tv_pool *p, const tv_lv_list *l, const char *what, tv_pool_
                 s.vg_size_bytes = vi.size_bytes;
                 s.vg_free_bytes = vi.free_bytes;
         }
-
-        r = pool_dm(p, &st, &dmname);
+        r = kernel_status(p, what, &s, err);
         if (r == -ENXIO)
-                return set_err(err, r,
-                               "%s: the pool is not active (no thin-pool device in the kernel); "
-                               "activate it with lvchange -ay %s/%s",
-                               what, p->vg, p->pool);
+                return set_err_inactive(p, what, err);
         if (r < 0)
-                return set_err(err, r, "%s: device-mapper status failed", what);
-        mem = dm_pool_create("tv-status", 1024);
-        if (!mem)
-                return -ENOMEM;
-        if (!dm_get_status_thin_pool(mem, st.params, &tp))
-                return set_err(err, -EIO, "%s: cannot parse thin-pool status \"%.100s\"", what,
-                               st.params);
-        /* Table: <meta dev> <data dev> <data block size (sectors)> <low water> ... */
-        r = dm_query(dmname, DM_DEVICE_TABLE, &table);
-        if (r < 0 || !table.exists)
-                return set_err(err, r < 0 ? r : -ENXIO, "%s: device-mapper table of %s failed", what,
-                               dmname);
-        uint64_t block_sectors = 0;
-        if (sscanf(table.params, "%*s %*s %" SCNu64, &block_sectors) != 1 || block_sectors == 0)
-                return set_err(err, -EIO, "%s: cannot read the data block size from \"%.100s\"",
-                               what, table.params);
-
-        s.chunk_bytes = block_sectors * SECTOR_BYTES;
-        s.data_total_bytes = tp->total_data_blocks * s.chunk_bytes;
-        s.data_used_bytes = tp->used_data_blocks * s.chunk_bytes;
-        s.metadata_total_bytes = tp->total_metadata_blocks * THIN_METADATA_BLOCK_BYTES;
-        s.metadata_used_bytes = tp->used_metadata_blocks * THIN_METADATA_BLOCK_BYTES;
-        s.transaction_id = tp->transaction_id;
-        s.read_only = tp->read_only;
-        s.needs_check = tp->needs_check;
-        s.out_of_data_space = tp->out_of_data_space;
-        s.failed = tp->fail || tp->error;
-        s.error_if_no_space = tp->error_if_no_space;
-        s.healthy = !s.read_only && !s.needs_check && !s.out_of_data_space && !s.failed;
+                return r;
         *ret_status = s;
         return 0;
 }
@@ -583,73 +601,50 @@ int tv_pool_probe(tv_pool *p, bool *ret_ready, tv_lvm_error *err) {
         return 0;
 }
 
-/* The kernel's word on the pool, without lvm2 (libdevmapper only, cheap):
- * 0 when it can take new thin LVs or space; -ENOSPC when it is out of data
- * space; -EROFS when it failed, its metadata went read-only or it needs a
- * check (after an I/O error on its data or metadata device, or metadata
- * running out): lvm2 would fail or hang on it, so refuse first, saying
- * what an admin must do. A pool that is not active is lvm2's to activate:
- * 0. */
-static int kernel_health(tv_pool *p, const char *what, tv_lvm_error *err) {
-        _cleanup_(dm_state_done) dm_state st = {0};
-        _cleanup_(dm_pool_destroyp) struct dm_pool *mem = NULL;
-        _cleanup_free_ char *dmname = NULL;
-        struct dm_status_thin_pool *tp = NULL;
-        int r;
-
-        r = pool_dm(p, &st, &dmname);
-        if (r == -ENXIO)
-                return 0;
-        if (r < 0)
-                return set_err(err, r, "%s: device-mapper status of thin pool %s/%s failed", what, p->vg, p->pool);
-        mem = dm_pool_create("tv-health", 1024);
-        if (!mem)
-                return -ENOMEM;
-        if (!dm_get_status_thin_pool(mem, st.params, &tp))
-                return set_err(err, -EIO, "%s: cannot parse thin-pool status \"%.100s\"", what, st.params);
-        if (tp->fail || tp->error || tp->read_only || tp->needs_check) {
-                bool failed = tp->fail || tp->error;
+/* The kernel's word on the pool's health, from kernel_status(): 0 when it
+ * can take new thin LVs or space; -ENOSPC when it is out of data space;
+ * -EROFS when it failed, its metadata went read-only or it needs a check
+ * (after an I/O error on its data or metadata device, or metadata running
+ * out): lvm2 would fail or hang on it, so refuse first, saying what an
+ * admin must do. */
+static int kernel_health(const tv_pool *p, const tv_pool_status *s, const char *what, tv_lvm_error *err) {
+        if (s->failed || s->read_only || s->needs_check)
                 return set_err(err, -EROFS,
                                "%s: thin pool %s/%s is %s%s%s%s%s: the kernel stopped changing it after an I/O "
                                "error or a full metadata device; new space is refused until an admin repairs "
                                "it (lvconvert --repair %s/%s)",
-                               what, p->vg, p->pool, failed ? "failed" : "",
-                               failed && tp->read_only ? ", " : "", tp->read_only ? "read-only" : "",
-                               (failed || tp->read_only) && tp->needs_check ? ", " : "",
-                               tp->needs_check ? "needs_check" : "", p->vg, p->pool);
-        }
-        if (tp->out_of_data_space)
+                               what, p->vg, p->pool, s->failed ? "failed" : "",
+                               s->failed && s->read_only ? ", " : "", s->read_only ? "read-only" : "",
+                               (s->failed || s->read_only) && s->needs_check ? ", " : "",
+                               s->needs_check ? "needs_check" : "", p->vg, p->pool);
+        if (s->out_of_data_space)
                 return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what, p->vg, p->pool);
         return 0;
 }
 
 /* Refuse new space the guard does not allow (tv_pool_set_guard()). Called
  * with the pool lock held. `add_virtual` is the growth of the sum of thin
- * LV sizes; `overprovision` false skips that check (snapshots). */
+ * LV sizes; `overprovision` false skips that check (snapshots). Health and
+ * the fill thresholds need only the kernel (no lvm2 process); the
+ * overprovision limit needs the sum of the LV sizes: one lvs. A pool that
+ * is not active is lvm2's to activate when no threshold is set. */
 static int guard_check(tv_pool *p, uint64_t add_virtual, bool overprovision, const char *what,
                        tv_lvm_error *err) {
         unsigned max_data = atomic_load(&p->guard_data_percent);
         unsigned max_meta = atomic_load(&p->guard_metadata_percent);
         unsigned max_over = overprovision ? atomic_load(&p->guard_overprovision_percent) : 0;
         char a[32], b[32];
-        tv_pool_status s;
+        tv_pool_status s = {0};
         int r;
 
-        r = kernel_health(p, what, err);
+        r = kernel_status(p, what, &s, err);
+        if (r == -ENXIO)
+                return max_data || max_meta || max_over ? set_err_inactive(p, what, err) : 0;
         if (r < 0)
                 return r;
-        if (max_data == 0 && max_meta == 0 && max_over == 0)
-                return 0;
-        r = tv_pool_get_status(p, &s, err);
+        r = kernel_health(p, &s, what, err);
         if (r < 0)
                 return r;
-        if (s.out_of_data_space)
-                return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what,
-                               p->vg, p->pool);
-        if (!s.healthy)
-                return set_err(err, -EROFS, "%s: thin pool %s/%s is not healthy (%s%s%s)", what,
-                               p->vg, p->pool, s.failed ? "failed " : "",
-                               s.needs_check ? "needs_check " : "", s.read_only ? "read-only" : "");
         if (max_data && s.data_total_bytes &&
             (unsigned __int128)s.data_used_bytes * 100 >=
                     (unsigned __int128)max_data * s.data_total_bytes)
@@ -670,8 +665,13 @@ static int guard_check(tv_pool *p, uint64_t add_virtual, bool overprovision, con
                                (unsigned)(s.metadata_used_bytes * 100 / s.metadata_total_bytes),
                                fmt_bytes(s.metadata_used_bytes, a, sizeof(a)),
                                fmt_bytes(s.metadata_total_bytes, b, sizeof(b)), max_meta);
-        if (max_over && (unsigned __int128)(s.thin_virtual_bytes + add_virtual) * 100 >
-                                (unsigned __int128)max_over * s.data_total_bytes)
+        if (!max_over)
+                return 0;
+        r = tv_pool_get_status(p, &s, err);
+        if (r < 0)
+                return r;
+        if ((unsigned __int128)(s.thin_virtual_bytes + add_virtual) * 100 >
+            (unsigned __int128)max_over * s.data_total_bytes)
                 return set_err(err, -ENOSPC,
                                "%s: thin volumes in pool %s/%s would total %s, over the %u%% "
                                "overprovisioning limit of its %s",
@@ -894,12 +894,53 @@ int tv_lv_create(tv_pool *p, const char *name, uint64_t size, const tv_lvm_tag *
                 return r;
         log_info("thin volume created", "vg=%s lv=%s size=%" PRIu64 " ms=%" PRIu64, p->vg, name,
                  rounded, tv_now_ms() - t0);
+        tv_pool_unlock(TAKE_PTR(locked)); /* the read-back is a read */
         return ret_lv ? lookup_thin(p, name, NULL, ret_lv, err) : 0;
+}
+
+/* Is vg/name active in the kernel as a thin device of this pool? 1 if so
+ * (its table is "thin MAJ:MIN ID" with MAJ:MIN the pool's thin-pool
+ * device), 0 if it is not active or is anything else. libdevmapper only. */
+static int kernel_pool_thin(tv_pool *p, const char *name) {
+        _cleanup_(dm_state_done) dm_state pool = {0}, thin = {0};
+        _cleanup_free_ char *pool_name = NULL, *dmname = dm_name_of(p->vg, name, NULL);
+        unsigned maj, min;
+        int r;
+
+        if (!dmname)
+                return -ENOMEM;
+        r = dm_query(dmname, DM_DEVICE_TABLE, &thin);
+        if (r < 0)
+                return r;
+        if (!thin.exists || strcmp(thin.target, "thin") != 0 ||
+            sscanf(thin.params, "%u:%u", &maj, &min) != 2)
+                return 0;
+        r = pool_dm(p, &pool, &pool_name);
+        if (r == -ENXIO)
+                return 0;
+        if (r < 0)
+                return r;
+        return pool.info.major == maj && pool.info.minor == min;
+}
+
+/* Before lvremove, with the pool lock held: vg/name must be a thin LV of
+ * this pool, never the pool, its sub-LVs or another LV. The kernel answers
+ * for an active LV (no lvm2 process under the lock); an inactive one or
+ * anything else is asked of lvm2, which also words the refusal. */
+static int check_deletable(tv_pool *p, const char *name, const char *what, tv_lvm_error *err) {
+        _cleanup_(tv_lv_freep) tv_lv *lv = NULL;
+        int r = kernel_pool_thin(p, name);
+
+        if (r > 0)
+                return 0;
+        if (r < 0)
+                log_debug("device-mapper check of volume failed, asking lvm2", "vg=%s lv=%s errno=%d", p->vg,
+                          name, r);
+        return lookup_thin(p, name, what, &lv, err);
 }
 
 int tv_lv_delete(tv_pool *p, const char *name, tv_lvm_error *err) {
         _cleanup_(tv_pool_unlockp) tv_pool *locked = NULL;
-        _cleanup_(tv_lv_freep) tv_lv *lv = NULL;
         uint64_t t0 = tv_now_ms();
         int32_t opens = 0;
         char what[300];
@@ -912,7 +953,7 @@ int tv_lv_delete(tv_pool *p, const char *name, tv_lvm_error *err) {
         (void)snprintf(what, sizeof(what), "delete volume %s/%s", p->vg, name);
 
         locked = tv_pool_lock(p);
-        r = lookup_thin(p, name, what, &lv, err);
+        r = check_deletable(p, name, what, err);
         if (r < 0)
                 return r;
         r = open_count(p, name, &opens);
@@ -1036,6 +1077,7 @@ int tv_lv_snapshot(tv_pool *p, const char *origin, const char *name, const tv_lv
                 return r;
         log_info("thin snapshot created", "vg=%s lv=%s origin=%s ms=%" PRIu64, p->vg, name, origin,
                  tv_now_ms() - t0);
+        tv_pool_unlock(TAKE_PTR(locked)); /* the read-back is a read */
         return ret_lv ? lookup_thin(p, name, NULL, ret_lv, err) : 0;
 }
 
@@ -1102,6 +1144,7 @@ int tv_lv_clone(tv_pool *p, const char *source, const char *name, uint64_t size,
         }
         log_info("thin clone created", "vg=%s lv=%s source=%s size=%" PRIu64 " ms=%" PRIu64, p->vg,
                  name, source, target, tv_now_ms() - t0);
+        tv_pool_unlock(TAKE_PTR(locked)); /* the read-back is a read */
         return ret_lv ? lookup_thin(p, name, NULL, ret_lv, err) : 0;
 }
 
