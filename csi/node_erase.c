@@ -6,9 +6,23 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "node.h"
 #include "thinvault/crypt.h"
+
+/* open(dev, O_EXCL) for writing, waiting out an open of a moment by a
+ * scanner as tv_lv_wait_closed() does; -1 with errno set. */
+static int open_exclusive(const char *dev) {
+        uint64_t t0 = tv_now_ms();
+
+        for (;;) {
+                int fd = open(dev, O_WRONLY | O_CLOEXEC | O_EXCL);
+                if (fd >= 0 || errno != EBUSY || tv_now_ms() - t0 >= TV_LV_SETTLE_MS)
+                        return fd;
+                (void)nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+        }
+}
 
 int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply) {
         const char *dev = tv_lv_path(lv), *name = tv_lv_name(lv);
@@ -16,7 +30,7 @@ int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply) {
         tv_crypt_error cerr;
         tv_lvm_error err;
         tv_luks_info info;
-        tv_lv_usage use;
+        int32_t opens = 0;
         uint64_t range[2] = {0, 0};
         int r, slots = 0;
 
@@ -26,11 +40,12 @@ int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply) {
                                    "activate it (lvchange -ay %s/%s) and delete it again",
                                    name, tv_lv_vg(lv), name);
         /* Nothing is destroyed while anyone holds the LV: the delete would
-         * be refused afterwards and the volume left unreadable. */
-        r = tv_lv_get_usage(p, name, &use, &err);
+         * be refused afterwards and the volume left unreadable. A scanner's
+         * open of a moment is waited out (tv_lv_wait_closed()). */
+        r = tv_lv_wait_closed(p, name, &opens, &err);
         if (r < 0)
                 return reply_errno(reply, r, "%s", err.message);
-        if (use.open_count > 0)
+        if (opens > 0)
                 return reply_errno(reply, -EBUSY, "volume %s is in use (mounted or mapped on this node): unstage it first",
                                    name);
 
@@ -53,7 +68,7 @@ int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply) {
         /* Then the space: unmapped now rather than when the LV goes, and
          * with the pool's discard passdown also on the disk below. O_EXCL:
          * nobody may have mounted or mapped it since the check above. */
-        fd = open(dev, O_WRONLY | O_CLOEXEC | O_EXCL);
+        fd = open_exclusive(dev);
         if (fd < 0)
                 return reply_errno(reply, errno == EBUSY ? -EBUSY : -errno, "open volume %s to discard it: %s", name,
                                    strerror(errno));

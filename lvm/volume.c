@@ -257,14 +257,12 @@ static int lvs_query(const tv_pool *p, const char *what, const char *vg, const c
 
 /* ---- device-mapper --------------------------------------------------------- */
 
-/* libdevmapper keeps process-wide state (the control fd, version checks)
- * that it sets up without locks, so this layer's calls into it go one at a
- * time. They are short ioctls. */
-static pthread_mutex_t dm_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Calls into libdevmapper go one at a time, process-wide, with its control
+ * fd held open (tv_dm_lock() in util.h says why). They are short ioctls. */
+static pthread_once_t dm_hold_once = PTHREAD_ONCE_INIT;
 
-static void dm_unlockp(pthread_mutex_t **m) {
-        if (*m)
-                (void)pthread_mutex_unlock(*m);
+static void dm_hold(void) {
+        dm_hold_control_dev(1);
 }
 static void dm_task_destroyp(struct dm_task **t) {
         if (*t)
@@ -299,21 +297,23 @@ static char *dm_name_of(const char *vg, const char *lv, const char *layer) {
 /* One DM_DEVICE_STATUS or DM_DEVICE_TABLE request for device `name`. A
  * device that does not exist is not an error (exists = false). */
 static int dm_query(const char *name, int task, dm_state *ret) {
-        _cleanup_(dm_unlockp) pthread_mutex_t *locked = NULL;
+        _cleanup_(tv_dm_unlockp) pthread_mutex_t *locked = NULL;
         _cleanup_(dm_task_destroyp) struct dm_task *dmt = NULL;
         dm_state st = {0};
         uint64_t start, length;
         char *type = NULL, *params = NULL;
 
-        (void)pthread_mutex_lock(&dm_lock);
-        locked = &dm_lock;
+        (void)pthread_once(&dm_hold_once, dm_hold);
+        locked = tv_dm_lock();
         dmt = dm_task_create(task);
         if (!dmt)
                 return -ENOMEM;
         if (!dm_task_set_name(dmt, name))
                 return -EINVAL;
-        if (!dm_task_run(dmt))
-                return -EIO;
+        if (!dm_task_run(dmt)) {
+                int e = dm_task_get_errno(dmt);
+                return e > 0 ? -e : -EIO;
+        }
         if (!dm_task_get_info(dmt, &st.info))
                 return -EIO;
         st.exists = st.info.exists;
@@ -407,6 +407,8 @@ static int check_names(const char *vg, const char *lv, tv_lvm_error *err) {
 }
 
 int tv_pool_open(const char *vg, const char *thin_pool, tv_pool **ret_pool, tv_lvm_error *err) {
+        /* Before the server's threads start, where the plugin opens it. */
+        (void)pthread_once(&dm_hold_once, dm_hold);
         _cleanup_(tv_lv_list_freep) tv_lv_list *l = NULL;
         char what[300];
         tv_vg_info vi;
@@ -485,7 +487,8 @@ static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm
         if (r == -ENXIO)
                 return r;
         if (r < 0)
-                return set_err(err, r, "%s: device-mapper status of thin pool %s/%s failed", what, p->vg, p->pool);
+                return set_err(err, r, "%s: device-mapper status of thin pool %s/%s failed: %s", what, p->vg,
+                               p->pool, strerror(-r));
         mem = dm_pool_create("tv-status", 1024);
         if (!mem)
                 return set_err(err, -ENOMEM, "%s: out of memory parsing the thin-pool status", what);
@@ -495,8 +498,8 @@ static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm
         /* Table: <meta dev> <data dev> <data block size (sectors)> <low water> ... */
         r = dm_query(dmname, DM_DEVICE_TABLE, &table);
         if (r < 0 || !table.exists)
-                return set_err(err, r < 0 ? r : -ENXIO, "%s: device-mapper table of %s failed", what,
-                               dmname);
+                return set_err(err, r < 0 ? r : -ENXIO, "%s: device-mapper table of %s failed: %s", what,
+                               dmname, strerror(r < 0 ? -r : ENXIO));
         if (sscanf(table.params, "%*s %*s %" SCNu64, &block_sectors) != 1 || block_sectors == 0)
                 return set_err(err, -EIO, "%s: cannot read the data block size from \"%.100s\"",
                                what, table.params);
@@ -800,6 +803,31 @@ static int open_count(const tv_pool *p, const char *name, int32_t *ret) {
         return 0;
 }
 
+int tv_lv_wait_closed(tv_pool *p, const char *name, int32_t *ret_open_count, tv_lvm_error *err) {
+        uint64_t t0 = tv_now_ms();
+        int32_t opens = 0;
+        int r;
+
+        err_clear(err);
+        r = check_names(p->vg, name, err);
+        if (r < 0)
+                return r;
+        for (;;) {
+                r = open_count(p, name, &opens);
+                if (r < 0)
+                        return set_err(err, r, "volume %s/%s: cannot read its device-mapper open count: %s", p->vg,
+                                       name, strerror(-r));
+                if (opens == 0 || tv_now_ms() - t0 >= TV_LV_SETTLE_MS)
+                        break;
+                (void)nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+        }
+        if (opens > 0)
+                log_debug("volume stays open", "vg=%s lv=%s open_count=%d ms=%" PRIu64, p->vg, name,
+                          (int)opens, tv_now_ms() - t0);
+        *ret_open_count = opens;
+        return 0;
+}
+
 static int remove_lv(tv_pool *p, const char *name, const char *what, tv_lvm_error *err) {
         _cleanup_(strv_done) strv argv = {0};
 
@@ -910,6 +938,8 @@ static int kernel_pool_thin(tv_pool *p, const char *name) {
         if (!dmname)
                 return -ENOMEM;
         r = dm_query(dmname, DM_DEVICE_TABLE, &thin);
+        if (r == -ENXIO) /* not active: a table query fails rather than saying so */
+                return 0;
         if (r < 0)
                 return r;
         if (!thin.exists || strcmp(thin.target, "thin") != 0 ||
@@ -956,9 +986,9 @@ int tv_lv_delete(tv_pool *p, const char *name, tv_lvm_error *err) {
         r = check_deletable(p, name, what, err);
         if (r < 0)
                 return r;
-        r = open_count(p, name, &opens);
+        r = tv_lv_wait_closed(p, name, &opens, err);
         if (r < 0)
-                return set_err(err, r, "%s: cannot read its device-mapper open count", what);
+                return r;
         if (opens > 0)
                 return set_err(err, -EBUSY,
                                "%s: the volume is open (device-mapper open count %d): unmount it "

@@ -8,12 +8,12 @@
 
 #include "thinvault/meter.h"
 
-/* libdevmapper sets up process-wide state without locks (see lvm/). */
-static pthread_mutex_t dm_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Calls into libdevmapper go one at a time, process-wide, with its control
+ * fd held open (tv_dm_lock() in util.h says why). */
+static pthread_once_t dm_hold_once = PTHREAD_ONCE_INIT;
 
-static void dm_unlockp(pthread_mutex_t **m) {
-        if (*m)
-                (void)pthread_mutex_unlock(*m);
+static void dm_hold(void) {
+        dm_hold_control_dev(1);
 }
 
 static void dm_task_destroyp(struct dm_task **t) {
@@ -36,7 +36,7 @@ static int dm_exists(const char *name) {
 }
 
 int tv_meter_read_dm_table(const char *dm_name, char **ret_table) {
-        _cleanup_(dm_unlockp) pthread_mutex_t *locked = NULL;
+        _cleanup_(tv_dm_unlockp) pthread_mutex_t *locked = NULL;
         _cleanup_(dm_task_destroyp) struct dm_task *dmt = NULL;
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
@@ -45,8 +45,8 @@ int tv_meter_read_dm_table(const char *dm_name, char **ret_table) {
 
         if (!dm_name || !*dm_name || strlen(dm_name) > TV_LUKS_MAPPING_NAME_MAX || !ret_table)
                 return -EINVAL;
-        (void)pthread_mutex_lock(&dm_lock);
-        locked = &dm_lock;
+        (void)pthread_once(&dm_hold_once, dm_hold);
+        locked = tv_dm_lock();
         r = dm_exists(dm_name);
         if (r < 0)
                 return r;

@@ -425,6 +425,17 @@ typedef struct tv_lv_usage {
  * (bad name, or the device is not a thin device); -EIO. */
 int tv_lv_get_usage(tv_pool *p, const char *name, tv_lv_usage *ret_usage, tv_lvm_error *err);
 
+/* How long a volume may stay open before it counts as in use: a scanner
+ * (udev's blkid after the mapping above it goes, another process's lvm2
+ * label scan) holds a device open for a moment, and lvm2 itself retries a
+ * deactivation for a few seconds for that reason (retry_deactivation). */
+#define TV_LV_SETTLE_MS 3000
+
+/* Wait up to TV_LV_SETTLE_MS for thin LV `name`'s device-mapper open count
+ * to be 0 (libdevmapper only). Returns 0 with *ret_open_count the last
+ * count seen (0: closed, or not active); a dm error. */
+int tv_lv_wait_closed(tv_pool *p, const char *name, int32_t *ret_open_count, tv_lvm_error *err);
+
 /* Change the tags of thin LV `name` in one lvchange: each key in `set` gets
  * that value (replacing any value it had); each key in `del_keys` loses
  * its tag (absent keys are fine). Other tags stay. Returns 0; -ENOENT;
