@@ -3,14 +3,18 @@
 #include <blkid/blkid.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libcryptsetup.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "internal.h"
@@ -584,7 +588,7 @@ static int op_init_by_name(luks_op *op, const char *name, tv_crypt_error *err) {
         type = crypt_get_type(op->cd);
         if (!type || (strcmp(type, CRYPT_LUKS2) != 0 && strcmp(type, CRYPT_LUKS1) != 0))
                 return crypt_error(err, -EMEDIUMTYPE, "mapping %s is not a LUKS mapping (%s)", name,
-                                   type ? type : "no crypt target");
+                                   type ? type : "no LUKS header readable through its device");
         return 0;
 }
 
@@ -688,6 +692,44 @@ int tv_luks_open(const char *device_path, const char *mapping_name, const tv_key
         return 0;
 }
 
+/* Whether active mapping `name` was made for a LUKS device, from its
+ * device-mapper uuid ("CRYPT-LUKS2-<uuid>-<name>", set by libcryptsetup at
+ * activation; /sys/dev/block/MAJ:MIN/dm/uuid). For a mapping whose header
+ * libcryptsetup can no longer read through the device below. */
+static bool mapping_uuid_is_luks(const char *name) {
+        char path[PATH_MAX], uuid[160] = "";
+        struct stat st;
+        ssize_t n;
+
+        (void)snprintf(path, sizeof(path), "/dev/mapper/%s", name);
+        if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
+                return false;
+        (void)snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/uuid", major(st.st_rdev), minor(st.st_rdev));
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, uuid, sizeof(uuid) - 1);
+        if (n <= 0)
+                return false;
+        uuid[n] = '\0';
+        return strncmp(uuid, "CRYPT-LUKS1-", 12) == 0 || strncmp(uuid, "CRYPT-LUKS2-", 12) == 0;
+}
+
+/* op_init_by_name() for a close: a LUKS mapping whose header cannot be
+ * read (the device below fails: a failed thin pool, a dead disk) is still
+ * ours to close; libcryptsetup then hands back a handle without a type,
+ * which deactivates by name. */
+static int op_init_for_close(luks_op *op, const char *name, tv_crypt_error *err) {
+        int r = op_init_by_name(op, name, err);
+
+        if (r != -EMEDIUMTYPE || !op->cd || crypt_get_type(op->cd) || !mapping_uuid_is_luks(name))
+                return r;
+        crypt_error_clear(err);
+        log_warn("luks header unreadable through its device; closing the mapping by name", "mapping=%s",
+                 name);
+        return 0;
+}
+
 int tv_luks_close(const char *mapping_name, tv_crypt_error *err) {
         _cleanup_(luks_op_end) luks_op op = {0};
         int r;
@@ -700,7 +742,7 @@ int tv_luks_close(const char *mapping_name, tv_crypt_error *err) {
         r = mapping_exists(&op, mapping_name, err);
         if (r <= 0)
                 return r;
-        r = op_init_by_name(&op, mapping_name, err);
+        r = op_init_for_close(&op, mapping_name, err);
         if (r == -ENODEV) { /* gone meanwhile */
                 crypt_error_clear(err);
                 return 0;

@@ -271,6 +271,10 @@ test_data_device_errors_under_io_are_eio_and_reported_then_bounded_recovery() {
         out=$(unstage "$id" dataerr 2>&1)
         rc=$?
         say "    unstage: status $rc in $(($(date +%s) - t0)) s ${out:0:200}"
+        # The LUKS header cannot be read through the failed pool, but the
+        # mapping is still the plugin's to close (by its dm uuid).
+        [ "$rc" = 0 ] || t_fail "unstage on a failed pool: status $rc: ${out:0:300}"
+        [ -z "$(dmsetup ls | grep "^$(map_of "$id")")" ] || t_fail "mapping left after unstage on a failed pool"
         t0=$(date +%s)
         out=$(delete "$id" 2>&1)
         rc=$?
