@@ -54,6 +54,13 @@ int volume_crypto_erase(tv_pool *p, const tv_lv *lv, tv_reply *reply) {
          * give them to another tenant's next volume. Once the header is
          * gone they hold only ciphertext that no key decrypts. */
         r = tv_luks_probe(dev, &info, &cerr);
+        if (r == -EIO)
+                /* A device that cannot be read (a failed pool, a dead disk)
+                 * cannot be erased, so it is not removed either. */
+                return reply_errno(reply, -EROFS,
+                                   "volume %s cannot be read (%s), so its keyslots cannot be destroyed and it is "
+                                   "not deleted: check the pool (thinvaultctl pool), repair it, and delete again",
+                                   name, cerr.message);
         if (r < 0)
                 return reply_errno(reply, r, "probe volume %s before erasing it: %s", name, cerr.message);
         if (info.kind == TV_LUKS_KIND_OURS || info.kind == TV_LUKS_KIND_FOREIGN) {

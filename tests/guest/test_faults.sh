@@ -279,6 +279,9 @@ test_data_device_errors_under_io_are_eio_and_reported_then_bounded_recovery() {
         out=$(delete "$id" 2>&1)
         rc=$?
         say "    delete: status $rc in $(($(date +%s) - t0)) s: ${out:0:300}"
+        # Nothing can be read, so nothing is erased: refused, not removed.
+        [[ "$out" == FAILED_PRECONDITION* ]] || t_fail "delete on a failed pool: ${out:0:300}"
+        [ "$(lv_count "tv-dataerr-.*")" = 1 ] || t_fail "the unerased volume was removed"
         [ $(($(date +%s) - t0)) -lt 150 ] || t_fail "delete took $(($(date +%s) - t0)) s"
         pool_nuke
 }
