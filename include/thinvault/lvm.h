@@ -353,8 +353,9 @@ int tv_pool_get_status_list(tv_pool *p, tv_pool_status *ret_status, tv_lv_list *
 
 /* Has a pool no metadata block left beyond the kernel's reserve, from
  * its status (metadata bytes used and total)? dm-thin keeps
- * min(total / 10, 4096) blocks of 4 KiB back and switches the pool to
- * out-of-metadata-space mode (read-only) once only those are left. Pure. */
+ * min(total / 10, 4096) blocks of 4 KiB back, counts them as used in its
+ * status, and switches the pool to out-of-metadata-space mode (read-only)
+ * once only those are left: the status then shows used == total. Pure. */
 bool tv_pool_metadata_exhausted(uint64_t used_bytes, uint64_t total_bytes);
 
 /* What is wrong with a pool of status `s` (VG `vg`, pool `pool`) and what

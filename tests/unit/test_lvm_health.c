@@ -9,16 +9,16 @@
 
 #define KiB 1024u
 
-TEST(test_lvm_metadata_exhausted_at_the_kernels_reserve) {
-        /* 2 MiB = 512 blocks: the kernel keeps 51 back. */
+TEST(test_lvm_metadata_exhausted_when_the_status_shows_it_all_used) {
+        /* The kernel's status counts its reserve as used: 512/512 when it
+         * stopped a 2 MiB pool, 461/512 while it still had room. */
         CHECK(!tv_pool_metadata_exhausted(0, 0));
         CHECK(!tv_pool_metadata_exhausted(100 * 4 * KiB, 512 * 4 * KiB));
-        CHECK(!tv_pool_metadata_exhausted(460 * 4 * KiB, 512 * 4 * KiB));
-        CHECK(tv_pool_metadata_exhausted(461 * 4 * KiB, 512 * 4 * KiB));
+        CHECK(!tv_pool_metadata_exhausted(511 * 4 * KiB, 512 * 4 * KiB));
         CHECK(tv_pool_metadata_exhausted(512 * 4 * KiB, 512 * 4 * KiB));
-        /* Large metadata: the reserve stops at 4096 blocks (16 MiB). */
-        CHECK(!tv_pool_metadata_exhausted((100000u - 4097u) * 4ull * KiB, 100000ull * 4 * KiB));
-        CHECK(tv_pool_metadata_exhausted((100000u - 4096u) * 4ull * KiB, 100000ull * 4 * KiB));
+        CHECK(tv_pool_metadata_exhausted(513 * 4 * KiB, 512 * 4 * KiB));
+        /* Partial blocks do not count. */
+        CHECK(!tv_pool_metadata_exhausted(512 * 4 * KiB - 1, 512 * 4 * KiB));
 }
 
 static tv_pool_status full_metadata(void) {
