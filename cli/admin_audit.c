@@ -57,10 +57,11 @@ static void add(findings *f, const char *volume, const char *check, const char *
 static void audit_pool(const tv_meter_report *rep, findings *f) {
         const tv_pool_status *s = &rep->pool.status;
 
+        char why[400];
+
         if (rep->pool.status_valid && !s->healthy)
-                add(f, NULL, "pool-health", "thin pool %s/%s is not healthy:%s%s%s%s", rep->pool.vg, rep->pool.thin_pool,
-                    s->failed ? " failed (all I/O errors)" : "", s->needs_check ? " needs_check (run lvconvert --repair)" : "",
-                    s->read_only ? " read-only metadata" : "", s->out_of_data_space ? " out of data space" : "");
+                add(f, NULL, "pool-health", "thin pool %s/%s is not healthy: %s", rep->pool.vg, rep->pool.thin_pool,
+                    tv_pool_health_text(s, rep->pool.vg, rep->pool.thin_pool, why, sizeof(why)));
 }
 
 /* What a probe found, for a message. */

@@ -67,12 +67,14 @@ static double pct(uint64_t used, uint64_t total) {
         return total ? 100.0 * (double)used / (double)total : 0.0;
 }
 
-static const char *health(const tv_pool_status *s, char *buf, size_t size) {
+static const char *health(const tv_meter_pool *p, char *buf, size_t size) {
+        const tv_pool_status *s = &p->status;
+        char why[400];
+
         if (s->healthy)
                 snprintf(buf, size, "healthy");
         else
-                snprintf(buf, size, "NOT HEALTHY:%s%s%s%s", s->failed ? " failed" : "", s->needs_check ? " needs_check" : "",
-                         s->read_only ? " read-only" : "", s->out_of_data_space ? " out-of-data-space" : "");
+                snprintf(buf, size, "NOT HEALTHY: %s", tv_pool_health_text(s, p->vg, p->thin_pool, why, sizeof(why)));
         return buf;
 }
 
@@ -89,6 +91,7 @@ static int pool_json(const tv_meter_report *rep, const pool_thresholds *th) {
         json_object_set_new(o, "readOnly", json_boolean(s->read_only));
         json_object_set_new(o, "needsCheck", json_boolean(s->needs_check));
         json_object_set_new(o, "outOfDataSpace", json_boolean(s->out_of_data_space));
+        json_object_set_new(o, "outOfMetadataSpace", json_boolean(s->out_of_metadata_space));
         json_object_set_new(o, "failed", json_boolean(s->failed));
         json_object_set_new(o, "errorWhenFull", json_boolean(s->error_if_no_space));
         json_object_set_new(o, "dataTotalBytes", json_integer((json_int_t)s->data_total_bytes));
@@ -149,10 +152,10 @@ static int pool_table(const tv_meter_report *rep, const pool_thresholds *th) {
         const tv_pool_status *s = &p->status;
         static const char *const headers[] = {"TENANT", ">VOLUMES", ">SNAPSHOTS", ">PROVISIONED", ">ALLOCATED"};
         _cleanup_(admin_table_freep) admin_table *t = NULL;
-        char a[32], b[32], h[128], note[64];
+        char a[32], b[32], h[440], note[64];
         double dp = pct(s->data_used_bytes, s->data_total_bytes), mp = pct(s->metadata_used_bytes, s->metadata_total_bytes);
 
-        printf("Thin pool   %s/%s: %s%s\n", p->vg, p->thin_pool, health(s, h, sizeof(h)),
+        printf("Thin pool   %s/%s: %s%s\n", p->vg, p->thin_pool, health(p, h, sizeof(h)),
                s->error_if_no_space ? "" : " (queues I/O when full)");
         note[0] = '\0';
         if (th)

@@ -515,6 +515,8 @@ static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm
         s->out_of_data_space = tp->out_of_data_space;
         s->failed = tp->fail || tp->error;
         s->error_if_no_space = tp->error_if_no_space;
+        s->out_of_metadata_space = (s->read_only || s->needs_check) &&
+                                   tv_pool_metadata_exhausted(s->metadata_used_bytes, s->metadata_total_bytes);
         s->healthy = !s->read_only && !s->needs_check && !s->out_of_data_space && !s->failed;
         return 0;
 }
@@ -591,15 +593,13 @@ int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err
 
 int tv_pool_probe(tv_pool *p, bool *ret_ready, tv_lvm_error *err) {
         tv_pool_status s;
+        char why[400];
         int r = tv_pool_get_status(p, &s, err);
         if (r < 0)
                 return r;
         if (!s.healthy)
-                (void)set_err(err, 0, "thin pool %s/%s is not healthy:%s%s%s%s", p->vg, p->pool,
-                              s.failed ? " failed (all I/O errors)" : "",
-                              s.needs_check ? " needs_check (run lvconvert --repair)" : "",
-                              s.read_only ? " read-only metadata" : "",
-                              s.out_of_data_space ? " out of data space (extend the pool)" : "");
+                (void)set_err(err, 0, "thin pool %s/%s is not healthy: %s", p->vg, p->pool,
+                              tv_pool_health_text(&s, p->vg, p->pool, why, sizeof(why)));
         *ret_ready = s.healthy;
         return 0;
 }
@@ -609,17 +609,16 @@ int tv_pool_probe(tv_pool *p, bool *ret_ready, tv_lvm_error *err) {
  * -EROFS when it failed, its metadata went read-only or it needs a check
  * (after an I/O error on its data or metadata device, or metadata running
  * out): lvm2 would fail or hang on it, so refuse first, saying what an
- * admin must do. */
+ * admin must do (tv_pool_health_text(): extending the metadata for a pool
+ * out of metadata space, a repair for the others). */
 static int kernel_health(const tv_pool *p, const tv_pool_status *s, const char *what, tv_lvm_error *err) {
+        char why[400];
+
         if (s->failed || s->read_only || s->needs_check)
                 return set_err(err, -EROFS,
-                               "%s: thin pool %s/%s is %s%s%s%s%s: the kernel stopped changing it after an I/O "
-                               "error or a full metadata device; new space is refused until an admin repairs "
-                               "it (lvconvert --repair %s/%s)",
-                               what, p->vg, p->pool, s->failed ? "failed" : "",
-                               s->failed && s->read_only ? ", " : "", s->read_only ? "read-only" : "",
-                               (s->failed || s->read_only) && s->needs_check ? ", " : "",
-                               s->needs_check ? "needs_check" : "", p->vg, p->pool);
+                               "%s: thin pool %s/%s is %s; the kernel stopped allocating in it, so new space "
+                               "is refused until then",
+                               what, p->vg, p->pool, tv_pool_health_text(s, p->vg, p->pool, why, sizeof(why)));
         if (s->out_of_data_space)
                 return set_err(err, -ENOSPC, "%s: thin pool %s/%s is out of data space", what, p->vg, p->pool);
         return 0;

@@ -284,6 +284,10 @@ static int write_pool(tv_metrics_buf *b, const tv_metrics_input *in) {
                  (value){.kind = V_REAL, .d = p ? p->overprovision_ratio : 0}, p && p->status_valid},
                 {"thinvault_pool_healthy", "1 when the thin pool is writable, checked, not out of space, not failed.",
                  COUNT(st && st->healthy ? 1 : 0), p && p->status_valid},
+                {"thinvault_pool_out_of_metadata_space",
+                 "1 when the kernel stopped allocating because the pool's metadata is full (extend it with lvextend "
+                 "--poolmetadatasize).",
+                 COUNT(st && st->out_of_metadata_space ? 1 : 0), p && p->status_valid},
                 {"thinvault_pool_volumes", "thinvault volumes in the pool (snapshots apart).",
                  COUNT(p ? p->n_volumes : 0), p != NULL},
                 {"thinvault_pool_snapshots", "thinvault snapshots in the pool.", COUNT(p ? p->n_snapshots : 0),

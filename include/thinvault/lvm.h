@@ -323,6 +323,12 @@ typedef struct tv_pool_status {
         bool out_of_data_space;        /* writes to unmapped blocks fail or queue */
         bool failed;                   /* all I/O fails */
         bool error_if_no_space;        /* full pool errors rather than queues */
+        /* read_only or needs_check with no metadata block free beyond the
+         * kernel's reserve (tv_pool_metadata_exhausted()): the kernel's
+         * out-of-metadata-space mode. Writes to unprovisioned blocks fail
+         * (EIO); growing the metadata LV takes the pool back to read-write
+         * unless needs_check is set (then lvconvert --repair first). */
+        bool out_of_metadata_space;
         /* !read_only && !needs_check && !out_of_data_space && !failed */
         bool healthy;
         /* From lvm2 (one lvs call for the VG). */
@@ -344,6 +350,23 @@ int tv_pool_get_status(tv_pool *p, tv_pool_status *ret_status, tv_lvm_error *err
  * Returns as tv_pool_get_status(); *ret_list is written only on success. */
 int tv_pool_get_status_list(tv_pool *p, tv_pool_status *ret_status, tv_lv_list **ret_list,
                             tv_lvm_error *err);
+
+/* Has a pool no metadata block left beyond the kernel's reserve, from
+ * its status (metadata bytes used and total)? dm-thin keeps
+ * min(total / 10, 4096) blocks of 4 KiB back, counts them as used in its
+ * status, and switches the pool to out-of-metadata-space mode (read-only)
+ * once only those are left: the status then shows used == total. Pure. */
+bool tv_pool_metadata_exhausted(uint64_t used_bytes, uint64_t total_bytes);
+
+/* What is wrong with a pool of status `s` (VG `vg`, pool `pool`) and what
+ * an admin must do, for messages: "healthy"; or the states ("failed (all
+ * I/O errors)", "needs_check", "out of metadata space", "read-only", "out
+ * of data space", comma-separated) then the remedy: lvconvert --repair
+ * for a failed, needs_check or otherwise read-only pool; lvextend
+ * --poolmetadatasize for one out of metadata space (after the repair when
+ * needs_check is set too); lvextend -L for one out of data space. Writes
+ * at most `size` bytes (truncating), returns `buf`. Pure. */
+const char *tv_pool_health_text(const tv_pool_status *s, const char *vg, const char *pool, char *buf, size_t size);
 
 /* For the CSI Probe: do the VG and the thin pool answer, and is the pool
  * healthy? Returns 0 with *ret_ready = healthy (when false, err says why:

@@ -20,9 +20,24 @@
 #   stays failed in the kernel until an admin repairs it);
 # - pool metadata filling (thin snapshots by pool message + writes, on
 #   lvm2's smallest metadata): new volumes are refused (RESOURCE_EXHAUSTED)
-#   at the maxMetadataPercent threshold. Real exhaustion is not driven:
-#   about one metadata block per round at ~1 s a round in the guest would
-#   take ~15 min for the 4 MiB lvm2 gives (2 MiB rounded up to an extent);
+#   at the maxMetadataPercent threshold;
+# - pool metadata running out for real (2 MiB of metadata, 1 MiB extents;
+#   fio writes 4 KiB into each 64 KiB chunk of a large thin LV: ~109k
+#   mappings in ~20-40 s; past the tenant's chunks the pool's data device
+#   is dm-zero so tmpfs holds nothing). What happens depends on the pool's
+#   zeroing. Zeroed (-Zy, lvm2's default): the kernel switches the pool to
+#   out-of-metadata-space mode ("ro", no needs_check, metadata shown
+#   used == total); a tenant's rewrite of its own blocks works, a write to
+#   new space is EIO; Probe, the volume condition, /metrics, `thinvaultctl
+#   pool` and CreateVolume (FAILED_PRECONDITION) say "out of metadata
+#   space ... lvextend --poolmetadatasize", and that command alone brings
+#   the pool back to rw: new volumes and tenant writes work again. Not
+#   zeroed (-Zn, what --loop-file makes): a sub-chunk write's mapping is
+#   inserted after the switch to read-only, fails, and the kernel fails
+#   the pool ("Fail": every I/O is EIO); the reports say failed and name
+#   lvconvert --repair; lvextend --poolmetadatasize exits 0 but the kernel
+#   refuses to grow a failed pool's metadata; deactivate, lvconvert
+#   --repair, activate, extend: rw, the tenant stages and writes again;
 # - NodeStageVolume on a device whose I/O blocks (the pool suspended):
 #   the server keeps answering, the call and a concurrent retry finish
 #   once the pool resumes, with one mapping and one mount;
@@ -353,6 +368,223 @@ test_metadata_threshold_refuses_new_volumes_before_metadata_fills() {
         say "    tenant's write now: status $rc ${out:0:160}"
         report_plugin_view "$id" "$stg"
         pool_nuke
+}
+
+# meta_status: the thin pool's "used/total" metadata blocks (kernel status)
+meta_status() { dmsetup status "$(tpool)" | cut -d' ' -f5; }
+# pool_mode: rw, ro or out_of_data_space, then needs_check or - (kernel status)
+pool_mode() { dmsetup status "$(tpool)" | awk '{print $8, $11}'; }
+# soft CONDITION-DESCRIPTION command...: record a failed check, go on (the
+# test reports everything it saw, then fails with the list)
+soft() {
+        local what=$1
+        shift
+        "$@" || { SOFT_FAILS+="; $what"; say "    CHECK FAILED: $what"; }
+}
+
+# metafull_setup ZERO: a pool with lvm2's smallest metadata, 2 MiB = 512
+# blocks of 4 KiB (1 MiB extents, so it is not rounded up), on a large
+# pool of 64 KiB chunks, zeroed or not (y/n): a 4 KiB write to a new chunk
+# is one new mapping. An admin's thin LV, filler, to fill the metadata
+# with; a tenant's volume, staged, with data (ID, STG, BEFORE_SUM).
+metafull_setup() {
+        local dev
+        pool_nuke
+        truncate -s 8800M /tmp/$VG.img
+        dev=$(losetup --find --show /tmp/$VG.img) || t_fail "losetup"
+        lvm_ vgcreate -q -s 1M $VG "$dev" >/dev/null || t_fail "vgcreate"
+        lvm_ lvcreate -q --type thin-pool -L 8G --poolmetadatasize 2M --chunksize 64k -Z "$1" \
+                -n pool $VG >/dev/null 2>&1 || t_fail "lvcreate pool"
+        lvm_ lvchange -q --errorwhenfull y $VG/pool >/dev/null || t_fail "errorwhenfull"
+        lvm_ lvcreate -q -V 8G -T $VG/pool -n filler >/dev/null 2>&1 || t_fail "lvcreate filler"
+        say "    fresh pool (zeroing $1): metadata $(meta_status) blocks, $(df -m /tmp | awk 'NR == 2 {print $4}') MiB free in /tmp"
+        PLUGIN_ARGS=(--metrics-address 127.0.0.1:0)
+        start_plugin
+        ID=$(create metafull team-a) || t_fail "create"
+        stage "$ID" metafull $D/key >/dev/null || t_fail "stage"
+        STG=$(staging_of metafull)
+        dd if=/dev/urandom of="$STG/before" bs=64k count=16 oflag=direct conv=fsync status=none || t_fail "write"
+        BEFORE_SUM=$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)
+        # Past what is written so far (the tenant's chunks are the pool's
+        # first), the pool's data device drops writes and reads zeros
+        # (dm-zero): zeroing a 64 KiB chunk is a real write, which tmpfs
+        # would have to hold.
+        local t
+        t=$(dmsetup table $VG-pool_tdata) || t_fail "no $VG-pool_tdata"
+        set -- $t
+        [ "$#" = 5 ] && [ "$3" = linear ] || t_fail "pool data is not one linear segment: $t"
+        [ "$(dmsetup status "$(tpool)" | cut -d' ' -f6 | cut -d/ -f1)" -lt 512 ] || t_fail "the tenant holds more than 32 MiB"
+        printf '0 65536 linear %s %s\n65536 %s zero\n' "$4" "$5" $(($2 - 65536)) | dmsetup reload $VG-pool_tdata &&
+                dmsetup resume $VG-pool_tdata || t_fail "dm-zero under the pool's data"
+}
+# metafull_fill: mappings, not data: fio writes 4 KiB at the start of
+# every 64 KiB chunk of filler until the pool refuses (FIO_RC, SECS).
+metafull_fill() {
+        local t0 d0 d1 st
+        d0=$(dmsetup status "$(tpool)" | cut -d' ' -f6)
+        t0=$(date +%s)
+        fio --name=m --filename=/dev/$VG/filler --rw=write:60k --bs=4k --direct=1 --ioengine=libaio \
+                --iodepth=16 --size=8G >$D/fio.out 2>&1
+        FIO_RC=$?
+        SECS=$(($(date +%s) - t0))
+        d1=$(dmsetup status "$(tpool)" | cut -d' ' -f6)
+        st=$(meta_status)
+        say "    fio status $FIO_RC after $SECS s: data chunks ${d0%/*} -> ${d1%/*}, metadata ${st:-?}, $(df -m /tmp | awk 'NR == 2 {print $3}') MiB of /tmp used"
+        say "    fio: $(grep -m1 -E 'io_u error' $D/fio.out | one_line 200); $(grep -m1 -oE 'WRITE: bw=[^,]*, [^,]*, io=[^ ]*' $D/fio.out)"
+        say "    kernel: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+        dmesg | grep -iE 'thin|metadata' | tail -8 | sed 's/^/    dmesg: /' >&3
+}
+# metafull_tenant_writes: what the staged tenant sees (REWRITE_RC, NEW_RC)
+metafull_tenant_writes() {
+        local out t0 fs_err
+        out=$(timeout 60 dd if=/dev/urandom of="$STG/before" bs=64k count=1 conv=notrunc oflag=direct status=none 2>&1)
+        REWRITE_RC=$?
+        say "    tenant rewrites a block it has: status $REWRITE_RC ${out:0:160}"
+        t0=$(date +%s)
+        out=$(timeout 120 dd if=/dev/urandom of="$STG/new" bs=64k count=64 oflag=direct conv=fsync status=none 2>&1)
+        NEW_RC=$?
+        say "    tenant writes a new file: status $NEW_RC after $(($(date +%s) - t0)) s: $(one_line 200 <<<"$out")"
+        sleep 1
+        fs_err=$(cat /sys/fs/ext4/"$(basename "$(readlink -f /sys/dev/block/"$(devnum "$(map_of "$ID")")")")"/errors_count 2>/dev/null)
+        say "    tenant's ext4 errors_count: ${fs_err:-?}, mount $(grep " $STG " /proc/self/mountinfo | awk '{print $6}'); dmesg: $(dmesg | grep -i 'ext4' | tail -3 | one_line 300)"
+}
+
+test_metadata_exhaustion_zeroed_pool_goes_read_only_and_extending_metadata_recovers() {
+        local st mode out err rc t0
+        SOFT_FAILS=
+        metafull_setup y
+        metafull_fill
+        mode=$(pool_mode)
+        st=$(meta_status)
+        soft "fio stopped on an error" [ "$FIO_RC" != 0 ]
+        soft "the kernel reports the pool ro (got: $mode)" [ "${mode% *}" = ro ]
+        soft "no needs_check after running out of metadata (got: $mode)" [ "${mode#* }" = - ]
+        soft "status shows metadata used == total ($st)" [ "${st%/*}" = "${st#*/}" ]
+        metafull_tenant_writes
+        soft "a tenant's write to new space fails" [ "$NEW_RC" != 0 ]
+        soft "it fails, not hangs" [ "$NEW_RC" != 124 ]
+        soft "a tenant's rewrite of a block it has works" [ "$REWRITE_RC" = 0 ]
+        report_plugin_view "$ID" "$STG"
+        # Probe's answer has no message: its reason goes to the log.
+        out=$(grep 'msg="not ready"' $D/csi.log | tail -1)
+        say "    Probe's log line: ${out:0:400}"
+        soft "Probe not ready" eval '! grep -q "\"ready\": true" <<<"$PROBE"'
+        soft "Probe's reason says out of metadata space" eval 'grep -q "out of metadata space" <<<"$out"'
+        soft "Probe's reason says lvextend --poolmetadatasize" eval 'grep -q "lvextend --poolmetadatasize" <<<"$out"'
+        soft "Probe's reason does not send the admin to lvconvert --repair" eval '! grep -q "lvconvert --repair" <<<"$out"'
+        soft "volume condition abnormal" eval 'grep -q "\"abnormal\": true" <<<"$STATS"'
+        soft "volume condition says extend the metadata" eval 'grep -q "out of metadata space.*lvextend --poolmetadatasize" <<<"$STATS"'
+        soft "metrics: out of metadata space" eval 'grep -q "^thinvault_pool_out_of_metadata_space.* 1$" <<<"$(curl -sS -m 120 "http://127.0.0.1:$(metrics_port)/metrics")"'
+        soft "metrics: pool not healthy" eval 'grep -q "^thinvault_pool_healthy.* 0$" <<<"$METRICS"'
+        soft "thinvaultctl pool: outOfMetadataSpace" eval 'grep -q "\"outOfMetadataSpace\": true" <<<"$POOL"'
+        say "    thinvaultctl pool (text): $("$CTL" pool --vg $VG --thin-pool pool 2>&1 | grep -iE 'thin pool|metadata' | one_line 400)"
+        err=$(create metafull2 team-a 2>&1 >/dev/null)
+        say "    a new volume: status $?: ${err:0:400}"
+        soft "CreateVolume FAILED_PRECONDITION" eval '[[ "$err" == FAILED_PRECONDITION:* ]]'
+        soft "CreateVolume says out of metadata space" eval '[[ "$err" == *"out of metadata space"* ]]'
+        soft "no LV left by a refused create" [ "$(lv_count "tv-metafull2-.*")" = 0 ]
+
+        # The way out: more metadata space.
+        t0=$(date +%s)
+        out=$(lvm_ lvextend -q --poolmetadatasize +2M $VG/pool 2>&1)
+        rc=$?
+        say "    lvextend --poolmetadatasize +2M: status $rc in $(($(date +%s) - t0)) s: $(grep -v WARNING <<<"$out" | one_line 300)"
+        say "    kernel: $(dmsetup status "$(tpool)" | cut -d' ' -f4-)"
+        dmesg | grep -iE 'thin|metadata' | tail -3 | sed 's/^/    dmesg: /' >&3
+        soft "lvextend --poolmetadatasize works on the pool" [ "$rc" = 0 ]
+        mode=$(pool_mode)
+        soft "the pool is rw after extending its metadata (got: $mode)" [ "$mode" = "rw -" ]
+        report_plugin_view "$ID" "$STG"
+        soft "Probe ready after the extension" eval 'grep -q "\"ready\": true" <<<"$PROBE"'
+        out=$(create metafull3 team-a 2>&1)
+        rc=$?
+        say "    a new volume after the extension: status $rc ${out:0:200}"
+        soft "CreateVolume after the extension" [ "$rc" = 0 ]
+        [ "$rc" = 0 ] && { delete "$out" >/dev/null || soft "delete it" false; }
+        out=$(timeout 60 dd if=/dev/urandom of="$STG/after" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
+        rc=$?
+        say "    tenant writes a new file after the extension: status $rc $(one_line 200 <<<"$out")"
+        out=$(unstage "$ID" metafull 2>&1) || soft "unstage ($out)" false
+        out=$(stage "$ID" metafull $D/key 2>&1) || soft "stage again ($out)" false
+        out=$(ctl csi Node.NodeGetVolumeStats --json "{\"volumeId\":\"$ID\",\"volumePath\":\"$STG\"}" 2>&1)
+        say "    restaged: volume condition $(grep -o '"abnormal": [a-z]*' <<<"$out") $(jval message <<<"$out" | head -c 240)"
+        out=$(timeout 60 dd if=/dev/urandom of="$STG/after2" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
+        rc=$?
+        say "    tenant writes after restaging: status $rc $(one_line 200 <<<"$out")"
+        soft "tenant writes after restaging" [ "$rc" = 0 ]
+        soft "the tenant's old data is intact" [ "$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)" = "$BEFORE_SUM" ]
+        unstage "$ID" metafull >/dev/null 2>&1
+        delete "$ID" >/dev/null 2>&1
+        pool_nuke
+        [ -z "$SOFT_FAILS" ] || t_fail "failed checks${SOFT_FAILS}"
+}
+
+test_metadata_exhaustion_unzeroed_pool_fails_and_needs_a_repair() {
+        local st out err rc t0
+        SOFT_FAILS=
+        metafull_setup n
+        metafull_fill
+        soft "fio stopped on an error" [ "$FIO_RC" != 0 ]
+        st=$(dmsetup status "$(tpool)" | cut -d' ' -f4)
+        soft "the kernel failed the pool (got: $st)" [ "$st" = Fail ]
+        metafull_tenant_writes
+        soft "a tenant's rewrite fails too" [ "$REWRITE_RC" != 0 ]
+        soft "a tenant's write to new space fails" [ "$NEW_RC" != 0 ]
+        soft "it fails, not hangs" [ "$NEW_RC" != 124 ]
+        report_plugin_view "$ID" "$STG"
+        soft "Probe not ready" eval '! grep -q "\"ready\": true" <<<"$PROBE"'
+        soft "volume condition names the repair" eval 'grep -q "lvconvert --repair" <<<"$STATS"'
+        soft "thinvaultctl pool: failed" eval 'grep -q "\"failed\": true" <<<"$POOL"'
+        err=$(create metafull2 team-a 2>&1 >/dev/null)
+        say "    a new volume: status $?: ${err:0:400}"
+        soft "CreateVolume FAILED_PRECONDITION" eval '[[ "$err" == FAILED_PRECONDITION:* ]]'
+        soft "CreateVolume names the repair" eval '[[ "$err" == *"lvconvert --repair"* ]]'
+        # lvm2 grows the metadata LV and reports success; the kernel does
+        # not take it: a failed pool's metadata grows only after a repair.
+        out=$(lvm_ lvextend -q --poolmetadatasize +2M $VG/pool 2>&1)
+        rc=$?
+        say "    lvextend --poolmetadatasize +2M: status $rc: $(grep -v WARNING <<<"$out" | one_line 300)"
+        say "    kernel: $(dmsetup status "$(tpool)" | cut -d' ' -f4-); dmesg: $(dmesg | grep -i 'thin' | tail -1 | one_line 200)"
+        st=$(dmsetup status "$(tpool)" | cut -d' ' -f4)
+        soft "the pool is still failed after lvextend (got: $st)" [ "$st" = Fail ]
+        soft "the kernel says it grows the metadata only after a repair" eval \
+                'dmesg | grep -q "unable to grow the metadata device until repaired"'
+        # The repair: nothing may hold the pool open.
+        umount "$STG" 2>/dev/null
+        dmsetup remove "$(map_of "$ID")" 2>/dev/null
+        stop_plugin
+        t0=$(date +%s)
+        out=$(lvm_ lvchange -q -an $VG 2>&1)
+        say "    lvchange -an: status $? $(grep -v WARNING <<<"$out" | one_line 200)"
+        out=$(lvm_ lvconvert -q -y --repair $VG/pool 2>&1)
+        rc=$?
+        say "    lvconvert --repair: status $rc in $(($(date +%s) - t0)) s: $(grep -v WARNING <<<"$out" | one_line 400)"
+        out=$(lvm_ lvchange -q -ay $VG 2>&1)
+        say "    lvchange -ay $VG: status $? $(grep -v WARNING <<<"$out" | one_line 200)"
+        say "    kernel after the repair: $(dmsetup status "$(tpool)" 2>&1 | cut -d' ' -f4-)"
+        soft "lvconvert --repair" [ "$rc" = 0 ]
+        out=$(lvm_ lvextend -q --poolmetadatasize +2M $VG/pool 2>&1)
+        say "    lvextend --poolmetadatasize +2M after it: status $? $(grep -v WARNING <<<"$out" | one_line 200)"
+        say "    kernel: $(dmsetup status "$(tpool)" 2>&1 | cut -d' ' -f4-)"
+        st=$(pool_mode)
+        soft "the pool is rw after repair and extension (got: $st)" [ "${st% *}" = rw ]
+        start_plugin
+        out=$(ctl csi Identity.Probe 2>&1)
+        say "    Probe: $(one_line 300 <<<"$out")"
+        soft "Probe ready after repair and extension" eval 'grep -q "\"ready\": true" <<<"$out"'
+        out=$(stage "$ID" metafull $D/key 2>&1)
+        rc=$?
+        say "    stage again: status $rc $(one_line 300 <<<"$out")"
+        soft "stage after the repair" [ "$rc" = 0 ]
+        out=$(timeout 60 dd if=/dev/urandom of="$STG/after" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
+        rc=$?
+        say "    tenant writes after the repair: status $rc $(one_line 200 <<<"$out")"
+        soft "tenant writes after the repair" [ "$rc" = 0 ]
+        soft "the tenant's old data is intact" [ "$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)" = "$BEFORE_SUM" ]
+        unstage "$ID" metafull >/dev/null 2>&1
+        delete "$ID" >/dev/null 2>&1
+        pool_nuke
+        [ -z "$SOFT_FAILS" ] || t_fail "failed checks${SOFT_FAILS}"
 }
 
 # luks_hdr_size DEV: the LUKS2 binary header's hdr_size (where the second

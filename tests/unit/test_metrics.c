@@ -209,6 +209,7 @@ TEST(test_metrics_volume_tenant_and_pool_lines_are_exact_for_a_hand_built_report
         CHECK_LINE(t, "thinvault_pool_virtual_bytes{vg=\"vg0\",thin_pool=\"pool\"} 142606336");
         CHECK_LINE(t, "thinvault_pool_overprovision_ratio{vg=\"vg0\",thin_pool=\"pool\"} 0.25");
         CHECK_LINE(t, "thinvault_pool_healthy{vg=\"vg0\",thin_pool=\"pool\"} 1");
+        CHECK_LINE(t, "thinvault_pool_out_of_metadata_space{vg=\"vg0\",thin_pool=\"pool\"} 0");
         CHECK_LINE(t, "thinvault_pool_volumes{vg=\"vg0\",thin_pool=\"pool\"} 3");
         CHECK_LINE(t, "thinvault_scrape_duration_seconds 1.234567");
         CHECK_LINE(t, "# HELP thinvault_volume_write_bytes_total Bytes written to the staged volume's device.");
