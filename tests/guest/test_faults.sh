@@ -435,6 +435,26 @@ metafull_fill() {
         dmesg | grep -iE 'thin|metadata' | tail -8 | sed 's/^/    dmesg: /' >&3
 }
 # metafull_tenant_writes: what the staged tenant sees (REWRITE_RC, NEW_RC)
+# metafull_write_again FILE WHEN: the tenant writes 1 MiB to a new file
+# FILE once the pool is back (WHEN words it: "after the repair"); a soft
+# failure if it cannot
+metafull_write_again() {
+        local out rc
+        out=$(timeout 60 dd if=/dev/urandom of="$STG/$1" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
+        rc=$?
+        say "    tenant writes $2: status $rc $(one_line 200 <<<"$out")"
+        soft "tenant writes $2" [ "$rc" = 0 ]
+}
+# metafull_finish: the tenant's data from before the fill is intact; then
+# everything goes, and the test fails if any soft check did
+metafull_finish() {
+        soft "the tenant's old data is intact" [ "$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)" = "$BEFORE_SUM" ]
+        unstage "$ID" metafull >/dev/null 2>&1
+        delete "$ID" >/dev/null 2>&1
+        pool_nuke
+        [ -z "$SOFT_FAILS" ] || t_fail "failed checks${SOFT_FAILS}"
+}
+
 metafull_tenant_writes() {
         local out t0 fs_err
         out=$(timeout 60 dd if=/dev/urandom of="$STG/before" bs=64k count=1 conv=notrunc oflag=direct status=none 2>&1)
@@ -508,15 +528,8 @@ test_metadata_exhaustion_zeroed_pool_goes_read_only_and_extending_metadata_recov
         out=$(stage "$ID" metafull $D/key 2>&1) || soft "stage again ($out)" false
         out=$(ctl csi Node.NodeGetVolumeStats --json "{\"volumeId\":\"$ID\",\"volumePath\":\"$STG\"}" 2>&1)
         say "    restaged: volume condition $(grep -o '"abnormal": [a-z]*' <<<"$out") $(jval message <<<"$out" | head -c 240)"
-        out=$(timeout 60 dd if=/dev/urandom of="$STG/after2" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
-        rc=$?
-        say "    tenant writes after restaging: status $rc $(one_line 200 <<<"$out")"
-        soft "tenant writes after restaging" [ "$rc" = 0 ]
-        soft "the tenant's old data is intact" [ "$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)" = "$BEFORE_SUM" ]
-        unstage "$ID" metafull >/dev/null 2>&1
-        delete "$ID" >/dev/null 2>&1
-        pool_nuke
-        [ -z "$SOFT_FAILS" ] || t_fail "failed checks${SOFT_FAILS}"
+        metafull_write_again after2 "after restaging"
+        metafull_finish
 }
 
 test_metadata_exhaustion_unzeroed_pool_fails_and_needs_a_repair() {
@@ -576,15 +589,8 @@ test_metadata_exhaustion_unzeroed_pool_fails_and_needs_a_repair() {
         rc=$?
         say "    stage again: status $rc $(one_line 300 <<<"$out")"
         soft "stage after the repair" [ "$rc" = 0 ]
-        out=$(timeout 60 dd if=/dev/urandom of="$STG/after" bs=64k count=16 oflag=direct conv=fsync status=none 2>&1)
-        rc=$?
-        say "    tenant writes after the repair: status $rc $(one_line 200 <<<"$out")"
-        soft "tenant writes after the repair" [ "$rc" = 0 ]
-        soft "the tenant's old data is intact" [ "$(dd if="$STG/before" bs=64k skip=1 status=none | sha256sum)" = "$BEFORE_SUM" ]
-        unstage "$ID" metafull >/dev/null 2>&1
-        delete "$ID" >/dev/null 2>&1
-        pool_nuke
-        [ -z "$SOFT_FAILS" ] || t_fail "failed checks${SOFT_FAILS}"
+        metafull_write_again after "after the repair"
+        metafull_finish
 }
 
 # luks_hdr_size DEV: the LUKS2 binary header's hdr_size (where the second
