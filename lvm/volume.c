@@ -258,12 +258,7 @@ static int lvs_query(const tv_pool *p, const char *what, const char *vg, const c
 /* ---- device-mapper --------------------------------------------------------- */
 
 /* Calls into libdevmapper go one at a time, process-wide, with its control
- * fd held open (tv_dm_lock() in util.h says why). They are short ioctls. */
-static pthread_once_t dm_hold_once = PTHREAD_ONCE_INIT;
-
-static void dm_hold(void) {
-        dm_hold_control_dev(1);
-}
+ * fd held open (tv_dm_lock() in lvm.h says why). They are short ioctls. */
 static void dm_task_destroyp(struct dm_task **t) {
         if (*t)
                 dm_task_destroy(*t);
@@ -303,7 +298,6 @@ static int dm_query(const char *name, int task, dm_state *ret) {
         uint64_t start, length;
         char *type = NULL, *params = NULL;
 
-        (void)pthread_once(&dm_hold_once, dm_hold);
         locked = tv_dm_lock();
         dmt = dm_task_create(task);
         if (!dmt)
@@ -407,8 +401,10 @@ static int check_names(const char *vg, const char *lv, tv_lvm_error *err) {
 }
 
 int tv_pool_open(const char *vg, const char *thin_pool, tv_pool **ret_pool, tv_lvm_error *err) {
-        /* Before the server's threads start, where the plugin opens it. */
-        (void)pthread_once(&dm_hold_once, dm_hold);
+        /* The first tv_dm_lock() holds libdevmapper's control fd open:
+         * take it here, before the server's threads start. */
+        pthread_mutex_t *dm = tv_dm_lock();
+        tv_dm_unlockp(&dm);
         _cleanup_(tv_lv_list_freep) tv_lv_list *l = NULL;
         char what[300];
         tv_vg_info vi;

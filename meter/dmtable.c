@@ -6,15 +6,11 @@
 
 #include <libdevmapper.h>
 
+#include "thinvault/lvm.h"
 #include "thinvault/meter.h"
 
 /* Calls into libdevmapper go one at a time, process-wide, with its control
- * fd held open (tv_dm_lock() in util.h says why). */
-static pthread_once_t dm_hold_once = PTHREAD_ONCE_INIT;
-
-static void dm_hold(void) {
-        dm_hold_control_dev(1);
-}
+ * fd held open (tv_dm_lock() in lvm.h says why). */
 
 static void dm_task_destroyp(struct dm_task **t) {
         if (*t)
@@ -45,7 +41,6 @@ int tv_meter_read_dm_table(const char *dm_name, char **ret_table) {
 
         if (!dm_name || !*dm_name || strlen(dm_name) > TV_LUKS_MAPPING_NAME_MAX || !ret_table)
                 return -EINVAL;
-        (void)pthread_once(&dm_hold_once, dm_hold);
         locked = tv_dm_lock();
         r = dm_exists(dm_name);
         if (r < 0)

@@ -45,6 +45,7 @@
 #ifndef THINVAULT_LVM_H
 #define THINVAULT_LVM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,20 @@
 
 /* Default time-out for one lvm2 command (tv_pool_set_timeout()). */
 #define TV_LVM_TIMEOUT_MS_DEFAULT 60000
+
+/* ---- libdevmapper ----------------------------------------------------- */
+
+/* libdevmapper keeps process-wide state without locks: the control fd
+ * (/dev/mapper/control), version checks, ioctl buffer sizes. Every layer
+ * that calls it directly (lvm/, meter/) takes this one lock around each
+ * call; the first tv_dm_lock() holds the control fd open for the
+ * process's life (dm_hold_control_dev(1)): libcryptsetup, in the
+ * same process under crypt/'s own lock, calls dm_lib_release() after each
+ * operation, which otherwise closes the fd under another thread's ioctl
+ * (seen as EBADF from a thin-pool status under load). Usage:
+ *     _cleanup_(tv_dm_unlockp) pthread_mutex_t *locked = tv_dm_lock(); */
+pthread_mutex_t *tv_dm_lock(void);
+void tv_dm_unlockp(pthread_mutex_t **locked);
 
 /* ---- errors ----------------------------------------------------------- */
 

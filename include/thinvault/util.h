@@ -9,7 +9,6 @@
 #define THINVAULT_UTIL_H
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -136,19 +135,5 @@ void tv_kill_point(const char *name);
 /* Securely zero and free a buffer of `len` bytes (for anything that held a
  * secret). Safe with NULL. */
 void tv_erase_free(void *p, size_t len);
-
-/* ---- libdevmapper ----------------------------------------------------- */
-
-/* libdevmapper keeps process-wide state without locks: the control fd
- * (/dev/mapper/control), version checks, ioctl buffer sizes. Every layer
- * that calls it directly (lvm/, meter/) takes this one lock around each
- * call, and holds the control fd open for the process's life
- * (dm_hold_control_dev(1) before its first call): libcryptsetup, in the
- * same process under crypt/'s own lock, calls dm_lib_release() after each
- * operation, which otherwise closes the fd under another thread's ioctl
- * (seen as EBADF from a thin-pool status under load). Usage:
- *     _cleanup_(tv_dm_unlockp) pthread_mutex_t *locked = tv_dm_lock(); */
-pthread_mutex_t *tv_dm_lock(void);
-void tv_dm_unlockp(pthread_mutex_t **locked);
 
 #endif
