@@ -60,10 +60,18 @@ struct tv_server {
         const char **rpc_method_names;
         const char **rpc_code_names;
 
-        /* workers in flight, guarded by lock */
+        /* The worker threads (server.c), guarded by lock: started as calls
+         * need them, at most max_concurrent, and kept until shutdown, so a
+         * call does not cost a thread's creation and exit. */
         pthread_mutex_t lock;
-        pthread_cond_t cond;
-        int active;
+        pthread_cond_t cond; /* a worker finished a call or exited */
+        pthread_cond_t work; /* a call was queued, or workers_stop set */
+        struct call_slot *queue_head, *queue_tail; /* handed over, not yet taken */
+        pthread_t *workers; /* max_concurrent entries, nworkers started */
+        int nworkers, idle;
+        int queued; /* calls in the queue */
+        int active; /* calls queued or being served */
+        bool workers_stop;
 };
 
 /* A handler gets the decoded request and fills reply through the reply_*

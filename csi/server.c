@@ -4,8 +4,11 @@
  * receives new calls. Every call is requested with a completion queue of
  * its own bound to it and is then served start to finish by a worker
  * thread (decode, dispatch, reply), so a slow LVM call never blocks
- * Probe. At most max_concurrent workers run; beyond that new calls wait in
- * gRPC until one finishes. */
+ * Probe. Workers are started as calls need them, at most max_concurrent,
+ * and wait for the next call rather than exit, so memory levels off at the
+ * highest concurrency seen instead of following thread churn; beyond
+ * max_concurrent calls in flight new calls wait in gRPC until one
+ * finishes. */
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -28,12 +31,13 @@
 /* A client that opens a call and never sends its request is cut off. */
 #define RECV_TIMEOUT_MS 30000
 
-typedef struct {
+typedef struct call_slot {
         tv_server *server;
         grpc_call *call;
         grpc_call_details details;
         grpc_metadata_array metadata;
         grpc_completion_queue *cq; /* bound to call; only this call's ops */
+        struct call_slot *next;    /* in the server's queue */
 } call_slot;
 
 /* ---- endpoint ---------------------------------------------------------- */
@@ -153,6 +157,8 @@ static int server_alloc(tv_server **ret) {
                 goto fail_lock;
         if (pthread_cond_init(&s->cond, NULL) != 0)
                 goto fail_cond;
+        if (pthread_cond_init(&s->work, NULL) != 0)
+                goto fail_work;
         if (pthread_mutex_init(&s->pool_mutex, NULL) != 0)
                 goto fail_pool;
         if (pthread_rwlock_init(&s->config_lock, NULL) != 0)
@@ -165,6 +171,8 @@ static int server_alloc(tv_server **ret) {
 fail_config:
         pthread_mutex_destroy(&s->pool_mutex);
 fail_pool:
+        pthread_cond_destroy(&s->work);
+fail_work:
         pthread_cond_destroy(&s->cond);
 fail_cond:
         pthread_mutex_destroy(&s->lock);
@@ -193,9 +201,11 @@ void tv_server_free(tv_server *s) {
         free(s->kubelet_dir);
         free(s->master_key);
         free(s->metrics_address);
+        free(s->workers);
         rpc_stats_clear(s);
         pthread_rwlock_destroy(&s->config_lock);
         pthread_mutex_destroy(&s->pool_mutex);
+        pthread_cond_destroy(&s->work);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -493,7 +503,28 @@ static void serve_call(call_slot *c) {
         tv_reply_clear(&reply);
 }
 
-static void worker_done(tv_server *s) {
+/* Takes the next queued call, waiting for one; NULL once workers_stop is
+ * set and the queue is empty. Called with s->lock held. */
+static call_slot *queue_take(tv_server *s) {
+        call_slot *c;
+
+        while (!s->queue_head && !s->workers_stop) {
+                s->idle++;
+                pthread_cond_wait(&s->work, &s->lock);
+                s->idle--;
+        }
+        c = s->queue_head;
+        if (c) {
+                s->queue_head = c->next;
+                if (!s->queue_head)
+                        s->queue_tail = NULL;
+                c->next = NULL;
+                s->queued--;
+        }
+        return c;
+}
+
+static void call_finished(tv_server *s) {
         pthread_mutex_lock(&s->lock);
         s->active--;
         pthread_cond_broadcast(&s->cond);
@@ -501,38 +532,74 @@ static void worker_done(tv_server *s) {
 }
 
 static void *worker_main(void *arg) {
-        call_slot *c = arg;
-        tv_server *s = c->server;
+        tv_server *s = arg;
 
-        serve_call(c);
-        slot_free(c);
-        worker_done(s);
-        return NULL;
+        /* named for top -H, ps -L and gdb; the name is cosmetic */
+        (void)pthread_setname_np(pthread_self(), "tv-worker");
+        for (;;) {
+                call_slot *c;
+
+                pthread_mutex_lock(&s->lock);
+                c = queue_take(s);
+                pthread_mutex_unlock(&s->lock);
+                if (!c)
+                        return NULL;
+                serve_call(c);
+                slot_free(c);
+                call_finished(s);
+        }
 }
 
-/* Blocks while max_concurrent workers run, then starts one for c. */
+/* Blocks while max_concurrent calls are in flight, then hands c to an idle
+ * worker, or to a new one while fewer than max_concurrent run. */
 static void worker_start(tv_server *s, call_slot *c) {
-        pthread_attr_t attr;
-        pthread_t t;
-        int r;
+        int r = 0;
 
         pthread_mutex_lock(&s->lock);
         while (s->active >= s->max_concurrent)
                 pthread_cond_wait(&s->cond, &s->lock);
         s->active++;
+        if (s->queue_tail)
+                s->queue_tail->next = c;
+        else
+                s->queue_head = c;
+        s->queue_tail = c;
+        s->queued++;
+        pthread_cond_signal(&s->work);
+        /* Every call not yet taken needs an idle worker of its own. */
+        if (s->idle < s->queued && s->nworkers < s->max_concurrent) {
+                r = pthread_create(&s->workers[s->nworkers], NULL, worker_main, s);
+                if (r == 0)
+                        s->nworkers++;
+        }
         pthread_mutex_unlock(&s->lock);
 
-        r = pthread_attr_init(&attr);
-        if (r == 0) {
-                (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                r = pthread_create(&t, &attr, worker_main, c);
-                pthread_attr_destroy(&attr);
-        }
         if (r != 0) {
                 /* No thread to spare: serve it here rather than drop it. */
-                log_warn("cannot start worker thread; serving inline", "err=%d", r);
-                (void)worker_main(c);
+                log_warn("cannot start worker thread; serving inline", "err=%d workers=%d", r, s->nworkers);
+                pthread_mutex_lock(&s->lock);
+                c = queue_take(s);
+                pthread_mutex_unlock(&s->lock);
+                if (c) {
+                        serve_call(c);
+                        slot_free(c);
+                        call_finished(s);
+                }
         }
+}
+
+/* After the last call: every worker wakes, finds the queue empty, and is
+ * joined. */
+static void workers_stop(tv_server *s) {
+        pthread_mutex_lock(&s->lock);
+        while (s->active > 0)
+                pthread_cond_wait(&s->cond, &s->lock);
+        s->workers_stop = true;
+        pthread_cond_broadcast(&s->work);
+        pthread_mutex_unlock(&s->lock);
+        for (int i = 0; i < s->nworkers; i++)
+                (void)pthread_join(s->workers[i], NULL);
+        s->nworkers = 0;
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -610,6 +677,9 @@ int tv_server_run(tv_server *s) {
         /* Before the first call: a volume staged before a restart gets its
          * io.max back before anything can be asked of it. */
         (void)node_restore_limits(s);
+        s->workers = calloc((size_t)s->max_concurrent, sizeof(*s->workers));
+        if (!s->workers)
+                return tv_log_errno(-ENOMEM, "cannot allocate the worker table", "max_concurrent=%d", s->max_concurrent);
         r = metrics_http_start(s);
         if (r < 0)
                 return r;
@@ -674,10 +744,7 @@ int tv_server_run(tv_server *s) {
 
         /* Shutdown notified means gRPC has no call left, but a worker may
          * still be freeing its slot. */
-        pthread_mutex_lock(&s->lock);
-        while (s->active > 0)
-                pthread_cond_wait(&s->cond, &s->lock);
-        pthread_mutex_unlock(&s->lock);
+        workers_stop(s);
 
         transport_stop(s, &t);
         grpc_shutdown();

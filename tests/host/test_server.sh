@@ -358,6 +358,29 @@ PY
         stop_server a
 }
 
+# worker_tids PID: the thread ids of the plugin's workers (named tv-worker)
+worker_tids() { grep -lx tv-worker /proc/"$1"/task/*/comm 2>/dev/null | awk -F/ '{print $5}' | sort -n; }
+
+test_worker_threads_are_kept_and_bounded_by_max_concurrent() {
+        # Workers wait for the next call instead of exiting: after bursts of
+        # 6 calls at once with --max-concurrent 3 there are at most 3, and
+        # those of the first burst still serve the last.
+        start_server a --max-concurrent 3
+        local pid i j first now
+        pid=$(cat "$WORK/a.pid")
+        for i in 1 2 3; do
+                for j in 1 2 3 4 5 6; do ctl a csi Identity.Probe >"$WORK/p.$j" 2>&1 & done
+                wait $(jobs -p | grep -vx "$pid")
+                for j in 1 2 3 4 5 6; do grep -q '"ready"' "$WORK/p.$j" || t_fail "call $i.$j: $(cat "$WORK/p.$j")"; done
+                now=$(worker_tids "$pid")
+                [ -n "$now" ] || t_fail "no tv-worker thread after burst $i"
+                [ "$(wc -l <<<"$now")" -le 3 ] || t_fail "$(wc -l <<<"$now") workers after burst $i, --max-concurrent 3"
+                [ -n "${first:-}" ] || first=$now
+        done
+        for j in $first; do grep -qx "$j" <<<"$now" || t_fail "worker $j of the first burst is gone: $(tr '\n' ' ' <<<"$now")"; done
+        stop_server a
+}
+
 # leak_workload NAME LOG ROUNDS: ROUNDS x 3 RPCs (a third of them malformed)
 # and metrics scrapes, a 404 and a 405 against the server on $WORK/NAME.sock
 # whose stderr is LOG, then SIGTERM; returns the server's exit status.
