@@ -5,13 +5,21 @@
 # across two tenants (team-a with a Secret's key, team-b with a key derived
 # from the node's master key), every volume with an io.max budget, some
 # calls repeated to prove idempotency under load, while a scraper GETs
-# /metrics every 3 s. The plugin is the ASan+UBSan build tests/run's
-# sanitize stage makes (build-asan beside this checkout, or
-# $TV_ASAN_BUILD): any AddressSanitizer, LeakSanitizer or UBSan report, a
-# failed RPC or scrape, anything left behind (LVs, mappings, mounts,
-# io.max lines, kubelet dirs, pool space), an unclean exit on SIGTERM or
-# the plugin's RSS growing by more than 10% over the run fails.
-# tests/run sets TV_LOAD_VOLUMES=30 for CI's time (see there).
+# /metrics every 3 s (tests/load/tv-load is the callers and the scraper).
+# The load runs twice, each time on a fresh plugin after a warm-up:
+# 1. on the ASan+UBSan build tests/run's sanitize stage makes (build-asan
+#    beside this checkout, or $TV_ASAN_BUILD): any AddressSanitizer,
+#    LeakSanitizer (at the exit after SIGTERM) or UBSan report fails;
+# 2. on the plain build, the plugin as it is shipped: its VmRSS after the
+#    load may be at most 10% over its VmRSS before it. Not on the ASan
+#    build: ASan's own memory (allocation stacks it records, quarantine,
+#    per-thread caches) grows with every new call path; on the host, 3600
+#    Probe calls took an ASan plugin from 39 to 50 MiB while the plain
+#    build stayed within 0.2 MiB, and a 30-volume load in the guest from
+#    37 to 48 MiB with LeakSanitizer finding nothing.
+# Both times, a failed RPC or scrape, anything left behind (LVs, mappings,
+# mounts, io.max lines, kubelet dirs, pool space) or an unclean exit on
+# SIGTERM fails.
 set -uo pipefail
 BUILD=${1:-$TV_BUILD}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +32,8 @@ CG=/sys/fs/cgroup/kubepods # stands in for the kubelet's pods cgroup
 LOOP_SIZE=384M
 . "$HERE/plugin.sh"
 ASAN_BUILD=${TV_ASAN_BUILD:-$HERE/../../build-asan}
-CSI=$ASAN_BUILD/csi/thinvault-csi # the callers use $BUILD's thinvaultctl
+ASAN_CSI=$ASAN_BUILD/csi/thinvault-csi
+PLAIN_CSI=$BUILD/csi/thinvault-csi
 COUNT=${TV_LOAD_VOLUMES:-200}
 WORKERS=${TV_LOAD_WORKERS:-6}
 SCRAPE_EVERY=${TV_LOAD_SCRAPE_EVERY:-3}
@@ -74,11 +83,12 @@ t_check() {
         return $found
 }
 
-# start_asan_plugin: the sanitized plugin with a master key, the metrics
-# endpoint on a free port of 127.0.0.1; its exit status goes to $D/rc.
-start_asan_plugin() {
-        local i
-        [ -x "$CSI" ] && grep -q '^TV_SANITIZE:STRING=.*address' "$ASAN_BUILD/CMakeCache.txt" ||
+# start_load_plugin BINARY: the plugin with a master key, the metrics
+# endpoint on a free port of 127.0.0.1 (in $D/port); its exit status goes
+# to $D/rc. The sanitizer options only matter to the ASan build.
+start_load_plugin() {
+        local i csi=$1
+        [ -x "$ASAN_CSI" ] && grep -q '^TV_SANITIZE:STRING=.*address' "$ASAN_BUILD/CMakeCache.txt" ||
                 t_fail "no ASan build of the plugin at $ASAN_BUILD: build it with" \
                         "TV_BUILD_TARGETS=\"tv-unit thinvault-csi thinvaultctl\" scripts/build build-asan" \
                         "-DTV_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug (tests/run's sanitize stage does)," \
@@ -92,7 +102,7 @@ start_asan_plugin() {
         # the guest's speed (test_faults.sh tests the time-out).
         (
                 ASAN_OPTIONS=$ASAN_OPTS UBSAN_OPTIONS=$UBSAN_OPTS \
-                        "$CSI" --endpoint "unix://$SOCK" --node-id node-a --vg $VG --thin-pool pool \
+                        "$csi" --endpoint "unix://$SOCK" --node-id node-a --vg $VG --thin-pool pool \
                         --loop-file "/tmp/$VG.img" --loop-size $LOOP_SIZE --kubelet-dir "$K" \
                         --master-key $D/master --metrics-address 127.0.0.1:0 --lvm-timeout 240 \
                         >/dev/null 2>>$D/csi.log &
@@ -109,8 +119,8 @@ start_asan_plugin() {
         [ -n "$PORT" ] || t_fail "no metrics port in the log: $(tail -5 $D/csi.log)"
         echo "$PORT" >$D/port
 }
-# stop_asan_plugin: SIGTERM, wait for its exit status (in $D/rc)
-stop_asan_plugin() {
+# stop_load_plugin: SIGTERM, wait for its exit status (in $D/rc)
+stop_load_plugin() {
         local pid i
         pid=$(cat $D/pid 2>/dev/null) || return 0
         kill -TERM "$pid" 2>/dev/null
@@ -135,120 +145,21 @@ scrape_once() {
                 return 1
         fi
 }
-# scraper: every $SCRAPE_EVERY s (TV_LOAD_SCRAPE_EVERY, default 3: each
-# scrape runs one lvs, and at 1 s the scraper alone kept one emulated vCPU
-# busy) until $D/stop.scraper appears; one line per scrape
-# ("ok MS" or "fail MS reason") in $D/scrapes
-scraper() {
-        local t0 t1 why
-        while [ ! -e $D/stop.scraper ]; do
-                t0=$(date +%s%N)
-                if why=$(scrape_once $D/scrape.txt); then
-                        t1=$(date +%s%N)
-                        echo "ok $(((t1 - t0) / 1000000))" >>$D/scrapes
-                else
-                        t1=$(date +%s%N)
-                        why="$why; the plugin: $(grep 'cannot collect\|device-mapper:' $D/csi.log | tail -n2)"
-                        echo "fail $(((t1 - t0) / 1000000)) $why" | tr '\n' ' ' | head -c 600 >>$D/scrapes
-                        echo >>$D/scrapes
-                fi
-                sleep "$SCRAPE_EVERY"
-        done
-}
-
-# ---- one volume's life, as a worker drives it ----------------------------------
-# call OP command...: one RPC, timed into the worker's $TIMES as "OP MS";
-# a failure goes to $D/failures with the volume's name. Prints its output.
-call() {
-        local op=$1 t0 t1 out
-        shift
-        t0=$(date +%s%N)
-        if ! out=$("$@" 2>&1); then
-                echo "$NAME $op: $(head -c 300 <<<"$out")" >>$D/failures
-                return 1
-        fi
-        t1=$(date +%s%N)
-        echo "$op $(((t1 - t0) / 1000000))" >>"$TIMES"
-        printf '%s\n' "$out"
-}
-# the request files of a worker ($W), 0600: they may hold a key
-req() { (umask 077 && printf '%s' "$1" >$D/req.$W.json); }
-create_req() {
-        ctl csi Controller.CreateVolume --json "{\"name\":\"$NAME\",\"capacityRange\":{\"requiredBytes\":\"$((32 * MiB))\"},
-                \"volumeCapabilities\":[$MOUNT_CAP],\"parameters\":{\"csi.storage.k8s.io/pvc/namespace\":\"$TENANT\",
-                \"csi.storage.k8s.io/pvc/name\":\"claim-$NAME\",\"iops\":\"5000\"$KEYSRC}}"
-}
-stage_req() {
-        req "{\"volumeId\":\"$ID\",\"stagingTargetPath\":\"$STG\",\"volumeCapability\":$MOUNT_CAP$SECRETS}"
-        ctl csi Node.NodeStageVolume --json @$D/req.$W.json
-}
-publish_req() {
-        ctl csi Node.NodePublishVolume --json "{\"volumeId\":\"$ID\",\"stagingTargetPath\":\"$STG\",\"targetPath\":\"$TGT\",
-                \"volumeCapability\":$MOUNT_CAP,\"readonly\":false}"
-}
-unpublish_req() { ctl csi Node.NodeUnpublishVolume --json "{\"volumeId\":\"$ID\",\"targetPath\":\"$TGT\"}"; }
-unstage_req() { ctl csi Node.NodeUnstageVolume --json "{\"volumeId\":\"$ID\",\"stagingTargetPath\":\"$STG\"}"; }
-delete_req() { ctl csi Controller.DeleteVolume --json "{\"volumeId\":\"$ID\"}"; }
-fail_vol() { echo "$NAME: $*" >>$D/failures; return 1; }
-
-# cycle NAME INDEX: the volume's whole life. Volume INDEX repeats one call
-# (INDEX mod 6: create, stage, publish, unpublish, unstage, delete), as a
-# retrying sidecar or kubelet would, and that call must succeed again.
-cycle() {
-        local NAME=$1 rep=$(($2 % 6)) ID id2 STG TGT TENANT KEYSRC SECRETS map dev
-        if [ $(($2 % 2)) = 0 ]; then
-                TENANT=team-a KEYSRC="" SECRETS=",\"secrets\":{\"key\":\"$(cat $D/key-a)\"}"
-        else
-                TENANT=team-b KEYSRC=',"keySource":"derived"' SECRETS=""
-        fi
-        STG=$(staging_of "$NAME")
-        TGT=$K/pods/pod-$NAME/volumes/kubernetes.io~csi/pv-$NAME/mount
-        mkdir -p "$STG" "$(dirname "$TGT")"
-        ID=$(call CreateVolume create_req | jval volumeId)
-        [ -n "$ID" ] || return 1
-        if [ $rep = 0 ]; then
-                id2=$(call CreateVolume create_req | jval volumeId)
-                [ "$id2" = "$ID" ] || fail_vol "CreateVolume again gave '$id2', not $ID" || return 1
-        fi
-        call NodeStageVolume stage_req >/dev/null || return 1
-        [ $rep = 1 ] && { call NodeStageVolume stage_req >/dev/null || return 1; }
-        map=$(map_of "$ID")
-        dev=$(devnum "$map") || fail_vol "no mapping $map" || return 1
-        grep -q "^$dev .*riops=5000 wiops=5000" $CG/io.max || fail_vol "no io.max line for $dev" || return 1
-        echo "$dev" >>$D/devices.$W
-        call NodePublishVolume publish_req >/dev/null || return 1
-        [ $rep = 2 ] && { call NodePublishVolume publish_req >/dev/null || return 1; }
-        head -c 16384 /dev/urandom >$D/data.$W
-        dd if=$D/data.$W of="$TGT/data" bs=4k oflag=direct conv=fsync status=none || fail_vol "write" || return 1
-        dd if="$TGT/data" of=$D/read.$W bs=4k iflag=direct status=none || fail_vol "read back" || return 1
-        cmp -s $D/data.$W $D/read.$W || fail_vol "read back other data than written" || return 1
-        call NodeUnpublishVolume unpublish_req >/dev/null || return 1
-        [ $rep = 3 ] && { call NodeUnpublishVolume unpublish_req >/dev/null || return 1; }
-        [ ! -e "$TGT" ] || fail_vol "target left after unpublish" || return 1
-        # what kubelet removes after the unpublish and the unstage
-        rmdir "$(dirname "$TGT")" "$K/pods/pod-$NAME/volumes/kubernetes.io~csi" "$K/pods/pod-$NAME/volumes" "$K/pods/pod-$NAME" ||
-                fail_vol "pod dirs not empty after unpublish" || return 1
-        call NodeUnstageVolume unstage_req >/dev/null || return 1
-        [ $rep = 4 ] && { call NodeUnstageVolume unstage_req >/dev/null || return 1; }
-        [ ! -e /dev/mapper/$map ] || fail_vol "mapping left after unstage" || return 1
-        rmdir "$STG" "$(dirname "$STG")" || fail_vol "staging dir not empty after unstage" || return 1
-        call DeleteVolume delete_req >/dev/null || return 1
-        [ $rep = 5 ] && { call DeleteVolume delete_req >/dev/null || return 1; }
-        return 0
-}
-# worker W PREFIX FIRST COUNT STEP: volumes PREFIX-i for i = FIRST, FIRST+STEP, ... < COUNT
-worker() {
-        local W=$1 prefix=$2 i TIMES=$D/times.$1
-        for ((i = $3; i < $4; i += $5)); do cycle "$prefix-$i" "$i"; done
-}
-# run_workers PREFIX COUNT N: N workers share the COUNT volumes
-run_workers() {
-        local w pids=()
-        for ((w = 0; w < $3; w++)); do
-                worker "$1$w" "$1" "$w" "$2" "$3" &
-                pids+=($!)
-        done
-        wait "${pids[@]}"
+# run_load PREFIX COUNT: tests/load/tv-load's $WORKERS callers take COUNT
+# volumes PREFIX-i through their whole life (create, stage, publish, write
+# and read back, unpublish, unstage, delete; volume i repeats one of the six
+# calls, i mod 6, as a retrying sidecar or kubelet would) while it GETs
+# /metrics every $SCRAPE_EVERY s (TV_LOAD_SCRAPE_EVERY, default 3: each
+# scrape runs one lvs). One process and not a shell per caller: a shell
+# worker spent more of the emulated guest's CPU on starting thinvaultctl
+# (~1 s a call) and `date` than the plugin and lvm2 spent on the volume.
+# It writes $D/times.W ("METHOD MS" per call), $D/devices.W (each staged
+# mapping's MAJ:MIN), $D/failures ("NAME: what") and $D/scrapes ("ok MS" or
+# "fail MS why"); see tests/load/load.c.
+run_load() {
+        "$BUILD/tests/load/tv-load" --endpoint "unix://$SOCK" --dir $D --kubelet-dir "$K" --cgroup $CG \
+                --key-a $D/key-a --count "$2" --workers "$WORKERS" --prefix "$1" \
+                --metrics-port "$(cat $D/port)" --vg $VG --scrape-every "$SCRAPE_EVERY"
 }
 # rss_sampler: the plugin's VmRSS (KiB) and thread count every 10 s into $D/rss.samples
 # until $D/stop.scraper appears
@@ -269,72 +180,52 @@ p50() { cat $D/times.* | awk -v op="$1" '$1 == op {print $2}' | sort -n | awk '{
 # pool_used: the thin pool's used data blocks (whichever dm device is its thin-pool target)
 pool_used() { dmsetup status | awk -v p="$VG-pool" '$4 == "thin-pool" && index($1, p) == 1 {split($7, a, "/"); print a[1]}' | grep .; }
 
-# ---- tests ----------------------------------------------------------------------
+# ---- the phases -----------------------------------------------------------------
 
-test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm() {
-        start_asan_plugin
-        ctl csi Identity.Probe >/dev/null || t_fail "Probe"
-        scrape_once $D/scrape.txt >/dev/null || t_fail "scrape"
-        stop_asan_plugin || t_fail "still running 120 s after SIGTERM"
-        [ "$(cat $D/rc)" = 0 ] || t_fail "exit status $(cat $D/rc) after SIGTERM: $(tail -5 $D/csi.log)"
-}
-
-# The RSS is read with the plugin idle, some seconds after the last call:
-# ASan's allocator gives free memory back to the kernel every 5 s
-# (allocator_release_to_os_interval_ms) while it is called.
+# The RSS is read with the plugin idle, some seconds after the last call.
 IDLE=10
-test_warm_up_then_rss_before() {
-        local t0 spid
+
+# warm_up BINARY PREFIX N: start the plugin and run the load in small, N
+# volumes, every path, while scraped. Its VmRSS then goes to $D/rss.before.
+warm_up() {
+        local t0
         pool_used >$D/pool.start || t_fail "no thin pool status"
-        start_asan_plugin
+        start_load_plugin "$1"
         t0=$(date +%s)
-        # The warm-up is the load in small: as many callers, one volume
-        # each, every path, while scraped; so the threads, gRPC's and the
-        # allocator's per-thread caches and the largest replies have been
-        # seen once before "before" (a first run with 5 callers and no
-        # concurrent scrape put "before" 8 MiB under the plateau the load
-        # then held from its first minute on).
-        rm -f $D/stop.scraper
-        : >$D/scrapes
-        scraper &
-        spid=$!
-        run_workers warm "$WORKERS" "$WORKERS"
-        touch $D/stop.scraper
-        wait $spid
+        rm -f $D/scrapes $D/failures
+        run_load "$2" "$3" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
         [ -s $D/failures ] && t_fail "warm-up: $(head -5 $D/failures)"
         grep -q '^fail ' $D/scrapes && t_fail "warm-up scrape: $(grep -m3 '^fail ' $D/scrapes)"
         grep -q '^ok ' $D/scrapes || t_fail "no scrape in the warm-up"
         sleep $IDLE
         rss_kib VmRSS >$D/rss.before
-        say "    warm-up: $WORKERS volumes by $WORKERS callers, $(grep -c '^ok ' $D/scrapes) scrapes, in" \
+        say "    warm-up: $3 volumes by $WORKERS callers, $(grep -c '^ok ' $D/scrapes) scrapes, in" \
                 "$(($(date +%s) - t0)) s; plugin VmRSS $(($(cat $D/rss.before) / 1024)) MiB"
 }
 
-test_volumes_by_concurrent_callers_while_scraped_all_succeed() {
+# load PREFIX: $COUNT volumes by $WORKERS callers while scraped; every call
+# and scrape must succeed
+load() {
         local t0 t1 rpcs ok bad from m
         [ -f $D/pid ] || t_fail "the plugin is not running (the warm-up failed)"
-        rm -f $D/times.* $D/devices.* $D/stop.scraper $D/rss.samples
-        : >$D/scrapes
+        rm -f $D/times.* $D/devices.* $D/stop.scraper $D/rss.samples $D/scrapes $D/failures
         from=$(($(wc -l <$D/csi.log) + 1))
-        scraper &
-        local spid=$!
         rss_sampler &
         local rpid=$!
         t0=$(date +%s)
-        run_workers load "$COUNT" "$WORKERS"
+        run_load "$1" "$COUNT" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
         t1=$(date +%s)
         touch $D/stop.scraper
-        wait $spid $rpid
+        wait $rpid
         rpcs=$(cat $D/times.* | wc -l)
         ok=$(grep -c '^ok ' $D/scrapes)
         bad=$(grep -c '^fail ' $D/scrapes)
-        echo $((t1 - t0)) >$D/wall
         say "    $COUNT volumes by $WORKERS callers in $((t1 - t0)) s: $rpcs RPCs succeeded," \
                 "$(cat $D/failures 2>/dev/null | wc -l) failed; $ok scrapes ok (p50 $(awk '$1 == "ok" {print $2}' $D/scrapes |
                         sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}') ms), $bad failed"
         say "    p50 ms: create $(p50 CreateVolume), stage $(p50 NodeStageVolume), publish $(p50 NodePublishVolume)," \
                 "unpublish $(p50 NodeUnpublishVolume), unstage $(p50 NodeUnstageVolume), delete $(p50 DeleteVolume)" \
-                "(thinvaultctl wall time)"
+                "(caller wall time)"
         for m in CreateVolume NodeStageVolume NodePublishVolume NodeUnpublishVolume NodeUnstageVolume DeleteVolume; do
                 echo -n "$m $(server_p50 $m "$from"), "
         done | sed 's/, $//; s/^/    server-side p50 ms: /' >&3
@@ -345,14 +236,13 @@ test_volumes_by_concurrent_callers_while_scraped_all_succeed() {
                 "libdevmapper said: $(grep -m3 'device-mapper:' $D/csi.log)"
         # the plugin's reason is in its log (metrics_http.c logs why a
         # collection failed; the exposition only says pool_up 0)
-        [ "$bad" = 0 ] || t_fail "failed scrapes: $(grep -m3 '^fail ' $D/scrapes | cut -c1-120);" \
-                "$(grep -m3 -o 'the plugin: .*' $D/scrapes)"
+        [ "$bad" = 0 ] || t_fail "failed scrapes: $(grep -m3 '^fail ' $D/scrapes | cut -c1-300)"
         [ "$ok" -gt 0 ] || t_fail "no scrape"
         # every volume's six calls and its one repeated call
         [ "$rpcs" = $((COUNT * 7)) ] || t_fail "$rpcs RPCs, expected $((COUNT * 7))"
 }
 
-test_nothing_left_and_the_pool_back_to_its_start() {
+nothing_left() {
         local lvs dev
         lvs=$(lvm_ lvs --noheadings -o lv_name $VG | tr -d ' ' | grep -v '^pool$' | grep -v '^\[')
         [ -z "$lvs" ] || t_fail "$(wc -l <<<"$lvs") LVs left: $(head -5 <<<"$lvs")"
@@ -369,7 +259,36 @@ test_nothing_left_and_the_pool_back_to_its_start() {
         [ "$(pool_used)" = "$(cat $D/pool.start)" ] || t_fail "pool data not back: $(pool_used) blocks, $(cat $D/pool.start) at the start"
 }
 
-test_rss_after_within_10_percent_of_before() {
+sigterm_exits_cleanly() {
+        [ -f $D/pid ] || t_fail "the plugin is not running"
+        stop_load_plugin || t_fail "still running 120 s after SIGTERM"
+        [ "$(cat $D/rc)" = 0 ] || t_fail "exit status $(cat $D/rc) after SIGTERM: $(tail -5 $D/csi.log)"
+}
+
+# ---- tests ----------------------------------------------------------------------
+
+test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm() {
+        start_load_plugin "$ASAN_CSI"
+        ctl csi Identity.Probe >/dev/null || t_fail "Probe"
+        scrape_once $D/scrape.txt >/dev/null || t_fail "scrape"
+        sigterm_exits_cleanly
+}
+
+# phase 1: the ASan+UBSan plugin
+test_sanitized_warm_up() { warm_up "$ASAN_CSI" awarm "$WORKERS"; }
+test_sanitized_volumes_by_concurrent_callers_while_scraped_all_succeed() { load aload; }
+test_sanitized_nothing_left_and_the_pool_back_to_its_start() { nothing_left; }
+test_sanitized_sigterm_after_the_load_exits_cleanly_without_a_leak() { sigterm_exits_cleanly; }
+
+# phase 2: the plain plugin, as shipped. "Before" is read after three
+# volumes per caller: every worker thread has then served every kind of
+# call, and glibc's per-thread arenas have grown to what the load needs (a
+# warm-up of one volume per caller left "before" 1.5 MiB under the level
+# the load then held from its first minute).
+test_plain_warm_up_then_rss_before() { warm_up "$PLAIN_CSI" pwarm $((3 * WORKERS)); }
+test_plain_volumes_by_concurrent_callers_while_scraped_all_succeed() { load pload; }
+test_plain_nothing_left_and_the_pool_back_to_its_start() { nothing_left; }
+test_plain_rss_after_within_10_percent_of_before() {
         local before after hwm
         [ -f $D/pid ] || t_fail "the plugin is not running"
         sleep $IDLE
@@ -379,25 +298,24 @@ test_rss_after_within_10_percent_of_before() {
         say "    plugin VmRSS before $((before / 1024)) MiB ($before KiB), after $((after / 1024)) MiB ($after KiB), VmHWM $((hwm / 1024)) MiB"
         [ "$after" -le $((before * 110 / 100)) ] || t_fail "VmRSS grew from $before to $after KiB (more than 10%)"
 }
-
-test_sigterm_after_the_load_exits_cleanly_without_a_leak() {
-        [ -f $D/pid ] || t_fail "the plugin is not running"
-        stop_asan_plugin || t_fail "still running 120 s after SIGTERM"
-        [ "$(cat $D/rc)" = 0 ] || t_fail "exit status $(cat $D/rc) after SIGTERM: $(tail -5 $D/csi.log)"
-}
+test_plain_sigterm_after_the_load_exits_cleanly() { sigterm_exits_cleanly; }
 
 pool_remove $VG
 remove_leftovers
 rm -rf "$K/plugins" "$K/pods"
 mkdir -p "$K/plugins" "$K/pods"
-for t in test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm test_warm_up_then_rss_before \
-        test_volumes_by_concurrent_callers_while_scraped_all_succeed test_nothing_left_and_the_pool_back_to_its_start \
-        test_rss_after_within_10_percent_of_before test_sigterm_after_the_load_exits_cleanly_without_a_leak; do
+for t in test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm test_sanitized_warm_up \
+        test_sanitized_volumes_by_concurrent_callers_while_scraped_all_succeed \
+        test_sanitized_nothing_left_and_the_pool_back_to_its_start \
+        test_sanitized_sigterm_after_the_load_exits_cleanly_without_a_leak \
+        test_plain_warm_up_then_rss_before test_plain_volumes_by_concurrent_callers_while_scraped_all_succeed \
+        test_plain_nothing_left_and_the_pool_back_to_its_start test_plain_rss_after_within_10_percent_of_before \
+        test_plain_sigterm_after_the_load_exits_cleanly; do
         t0=$(date +%s)
         t_run "$t"
         say "    ($(($(date +%s) - t0)) s)"
 done
-stop_asan_plugin
+stop_load_plugin
 remove_leftovers
 pool_remove $VG
 t_summary
