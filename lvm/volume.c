@@ -467,11 +467,10 @@ static int pool_dm(const tv_pool *p, dm_state *ret_status, char **ret_name) {
         return -ENXIO;
 }
 
-/* The kernel's half of tv_pool_status (data and metadata space, chunk size,
- * health flags) from the thin-pool target's status and table: libdevmapper
- * only, no lvm2 process. -ENXIO (err untouched) when the pool is not
- * active. */
-static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm_error *err) {
+/* One read of kernel_status(): -EAGAIN (err untouched) when the device
+ * that held the thin-pool target at the STATUS read no longer does at the
+ * TABLE read. */
+static int kernel_status_once(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm_error *err) {
         _cleanup_(dm_state_done) dm_state st = {0}, table = {0};
         _cleanup_(dm_pool_destroyp) struct dm_pool *mem = NULL;
         _cleanup_free_ char *dmname = NULL;
@@ -493,9 +492,10 @@ static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm
                                st.params);
         /* Table: <meta dev> <data dev> <data block size (sectors)> <low water> ... */
         r = dm_query(dmname, DM_DEVICE_TABLE, &table);
-        if (r < 0 || !table.exists)
-                return set_err(err, r < 0 ? r : -ENXIO, "%s: device-mapper table of %s failed: %s", what,
-                               dmname, strerror(r < 0 ? -r : ENXIO));
+        if (r == -ENXIO || (r == 0 && (!table.exists || strcmp(table.target, "thin-pool") != 0)))
+                return -EAGAIN;
+        if (r < 0)
+                return set_err(err, r, "%s: device-mapper table of %s failed: %s", what, dmname, strerror(-r));
         if (sscanf(table.params, "%*s %*s %" SCNu64, &block_sectors) != 1 || block_sectors == 0)
                 return set_err(err, -EIO, "%s: cannot read the data block size from \"%.100s\"",
                                what, table.params);
@@ -515,6 +515,24 @@ static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm
                                    tv_pool_metadata_exhausted(s->metadata_used_bytes, s->metadata_total_bytes);
         s->healthy = !s->read_only && !s->needs_check && !s->out_of_data_space && !s->failed;
         return 0;
+}
+
+/* The kernel's half of tv_pool_status (data and metadata space, chunk size,
+ * health flags) from the thin-pool target's status and table: libdevmapper
+ * only, no lvm2 process. -ENXIO (err untouched) when the pool is not
+ * active. lvm2 moves the target from VG-POOL to VG-POOL-tpool when the
+ * pool's first thin LV is made, and back when its last goes; a read that
+ * straddles that move is made again. */
+#define KERNEL_STATUS_TRIES 3
+static int kernel_status(tv_pool *p, const char *what, tv_pool_status *s, tv_lvm_error *err) {
+        int r = -EAGAIN;
+
+        for (int i = 0; i < KERNEL_STATUS_TRIES && r == -EAGAIN; i++)
+                r = kernel_status_once(p, what, s, err);
+        if (r == -EAGAIN)
+                return set_err(err, -EAGAIN, "%s: the thin-pool device of %s/%s changed under %d reads in a row", what,
+                               p->vg, p->pool, KERNEL_STATUS_TRIES);
+        return r;
 }
 
 static int set_err_inactive(const tv_pool *p, const char *what, tv_lvm_error *err) {
