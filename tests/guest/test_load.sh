@@ -6,47 +6,91 @@
 # from the node's master key), every volume with an io.max budget, some
 # calls repeated to prove idempotency under load, while a scraper GETs
 # /metrics every 3 s (tests/load/tv-load is the callers and the scraper).
-# The load runs twice, each time on a fresh plugin after a warm-up:
-# 1. on the ASan+UBSan build tests/run's sanitize stage makes (build-asan
-#    beside this checkout, or $TV_ASAN_BUILD): any AddressSanitizer,
-#    LeakSanitizer (at the exit after SIGTERM) or UBSan report fails;
-# 2. on the plain build, the plugin as it is shipped: its VmRSS after the
-#    load may be at most 10% over its VmRSS before it. Not on the ASan
+# Two plugins take the load at the same time, each on a volume group,
+# kubelet dir and socket of its own, each after a warm-up:
+# 1. "asan": the ASan+UBSan build tests/run's sanitize stage makes
+#    (build-asan beside this checkout, or $TV_ASAN_BUILD): any
+#    AddressSanitizer, LeakSanitizer (at the exit after SIGTERM) or UBSan
+#    report fails;
+# 2. "plain": the plain build, the plugin as it is shipped: its VmRSS
+#    after the load may be at most 10% over its VmRSS before it. Not on the ASan
 #    build: ASan's own memory (allocation stacks it records, quarantine,
 #    per-thread caches) grows with every new call path; on the host, 3600
 #    Probe calls took an ASan plugin from 39 to 50 MiB while the plain
 #    build stayed within 0.2 MiB, and a 30-volume load in the guest from
 #    37 to 48 MiB with LeakSanitizer finding nothing.
-# Both times, a failed RPC or scrape, anything left behind (LVs, mappings,
+# For both, a failed RPC or scrape, anything left behind (LVs, mappings,
 # mounts, io.max lines, kubelet dirs, pool space) or an unclean exit on
-# SIGTERM fails.
+# SIGTERM fails. At the same time because lvm2 serializes each VG's
+# lvcreate and lvremove: one load leaves much of the guest's second vCPU
+# idle, two take little longer than one.
+# suite-timeout: 2700
 set -uo pipefail
 BUILD=${1:-$TV_BUILD}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/pool.sh"
-D=/tmp/tv-load
-VG=tvload
-K=$D/kubelet
+ROOT=/tmp/tv-load
 CG=/sys/fs/cgroup/kubepods # stands in for the kubelet's pods cgroup
 LOOP_SIZE=384M
-. "$HERE/plugin.sh"
+# use INSTANCE: point D (its scratch dir), SOCK, K, VG and CSI at the asan
+# or the plain plugin's; every helper below works on the one in use. The
+# two name their volumes apart (a... and p...): a volume's LV name comes
+# from its CSI name, and its LUKS mapping tvc-<lv> lives in the node's one
+# device-mapper namespace, whichever VG the LV is in.
+use() {
+        I=$1
+        D=$ROOT/$1
+        case $1 in
+        asan) VG=tvload CSI=$ASAN_CSI ;;
+        plain) VG=tvloadp CSI=$PLAIN_CSI ;;
+        esac
+        K=$D/kubelet
+        SOCK=$D/csi.sock
+        mkdir -p "$D" "$K/plugins" "$K/pods"
+}
 ASAN_BUILD=${TV_ASAN_BUILD:-$HERE/../../build-asan}
 ASAN_CSI=$ASAN_BUILD/csi/thinvault-csi
 PLAIN_CSI=$BUILD/csi/thinvault-csi
+use asan
+. "$HERE/plugin.sh"
+use asan # plugin.sh set CSI to $BUILD's
 COUNT=${TV_LOAD_VOLUMES:-200}
 WORKERS=${TV_LOAD_WORKERS:-6}
 SCRAPE_EVERY=${TV_LOAD_SCRAPE_EVERY:-3}
-SANREP=$D/sanitizer
-rm -rf "$SANREP" $D/times.* $D/failures $D/scrapes
+SANREP=$ROOT/sanitizer
+rm -rf "$SANREP" $ROOT/asan $ROOT/plain
 mkdir -p "$SANREP"
 [ -d $CG ] || mkdir $CG
 grep -qw io $CG/cgroup.subtree_control || echo +io >$CG/cgroup.subtree_control || true
-[ -f $D/key-a ] || head -c 32 /dev/urandom | base64 -w0 >$D/key-a
-[ -f $D/master ] || { head -c 32 /dev/urandom >$D/master && chmod 600 $D/master; }
+[ -f $ROOT/key-a ] || head -c 32 /dev/urandom | base64 -w0 >$ROOT/key-a
+[ -f $ROOT/master ] || { head -c 32 /dev/urandom >$ROOT/master && chmod 600 $ROOT/master; }
 exec 3>&1
-say() { echo "$@" >&3; }
-t_after() { [ -f $D/pid ] || remove_leftovers; }
+# say "    TEXT": one line of the report, marked with the plugin in use
+say() {
+        local m="$*"
+        echo "    [$I] ${m#    }" >&3
+}
+t_after() {
+        local i
+        for i in asan plain; do (use $i && { [ -f $D/pid ] || remove_leftovers; }); done
+}
+# both FUNCTION [ARGS]: FUNCTION for each plugin at once; fails when either
+# fails, with what each said
+both() {
+        local a p ra rp
+        (use asan && "$@") >$ROOT/both.asan 2>&1 &
+        a=$!
+        (use plain && "$@") >$ROOT/both.plain 2>&1 &
+        p=$!
+        wait $a
+        ra=$?
+        wait $p
+        rp=$?
+        [ $ra = 0 ] || echo "    [asan] $(tail -n 5 $ROOT/both.asan)"
+        [ $rp = 0 ] || echo "    [plain] $(tail -n 5 $ROOT/both.plain)"
+        [ $ra = 0 ] && [ $rp = 0 ]
+}
 
 # Sanitizer options for the plugin:
 # - detect_leaks=1: LeakSanitizer runs at exit (after SIGTERM);
@@ -75,19 +119,19 @@ t_check() {
                 grep -m1 -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"
                 mv "$f" "$f.seen"
         done
-        if grep -q 'runtime error:' $D/csi.log 2>/dev/null; then
+        if grep -q 'runtime error:' $ROOT/asan/csi.log 2>/dev/null; then
                 found=1
                 echo "UBSan report in the plugin's log:"
-                grep -m1 -A12 'runtime error:' $D/csi.log
+                grep -m1 -A12 'runtime error:' $ROOT/asan/csi.log
         fi
         return $found
 }
 
-# start_load_plugin BINARY: the plugin with a master key, the metrics
+# start_load_plugin: the plugin in use with a master key, the metrics
 # endpoint on a free port of 127.0.0.1 (in $D/port); its exit status goes
 # to $D/rc. The sanitizer options only matter to the ASan build.
 start_load_plugin() {
-        local i csi=$1
+        local i
         [ -x "$ASAN_CSI" ] && grep -q '^TV_SANITIZE:STRING=.*address' "$ASAN_BUILD/CMakeCache.txt" ||
                 t_fail "no ASan build of the plugin at $ASAN_BUILD: build it with" \
                         "TV_BUILD_TARGETS=\"tv-unit thinvault-csi thinvaultctl\" scripts/build build-asan" \
@@ -102,9 +146,9 @@ start_load_plugin() {
         # the guest's speed (test_faults.sh tests the time-out).
         (
                 ASAN_OPTIONS=$ASAN_OPTS UBSAN_OPTIONS=$UBSAN_OPTS \
-                        "$csi" --endpoint "unix://$SOCK" --node-id node-a --vg $VG --thin-pool pool \
+                        "$CSI" --endpoint "unix://$SOCK" --node-id node-a --vg $VG --thin-pool pool \
                         --loop-file "/tmp/$VG.img" --loop-size $LOOP_SIZE --kubelet-dir "$K" \
-                        --master-key $D/master --metrics-address 127.0.0.1:0 --lvm-timeout 240 \
+                        --master-key $ROOT/master --metrics-address 127.0.0.1:0 --lvm-timeout 240 \
                         >/dev/null 2>>$D/csi.log &
                 echo $! >$D/pid
                 wait $!
@@ -158,7 +202,7 @@ scrape_once() {
 # "fail MS why"); see tests/load/load.c.
 run_load() {
         "$BUILD/tests/load/tv-load" --endpoint "unix://$SOCK" --dir $D --kubelet-dir "$K" --cgroup $CG \
-                --key-a $D/key-a --count "$2" --workers "$WORKERS" --prefix "$1" \
+                --key-a $ROOT/key-a --count "$2" --workers "$WORKERS" --prefix "$1" \
                 --metrics-port "$(cat $D/port)" --vg $VG --scrape-every "$SCRAPE_EVERY"
 }
 # rss_sampler: the plugin's VmRSS (KiB) and thread count every 10 s into $D/rss.samples
@@ -185,26 +229,32 @@ pool_used() { dmsetup status | awk -v p="$VG-pool" '$4 == "thin-pool" && index($
 # The RSS is read with the plugin idle, some seconds after the last call.
 IDLE=10
 
-# warm_up BINARY PREFIX N: start the plugin and run the load in small, N
-# volumes, every path, while scraped. Its VmRSS then goes to $D/rss.before.
+# warm_up: start the plugin in use and run the load in small, every path,
+# while scraped: one volume per caller for asan, three for plain, whose
+# VmRSS then goes to $D/rss.before. After three per caller every worker
+# thread has served every kind of call and glibc's per-thread arenas have
+# grown to what the load needs (one per caller left "before" 1.5 MiB under
+# the level the load then held from its first minute).
 warm_up() {
-        local t0
+        local t0 n=$WORKERS
+        [ "$I" = plain ] && n=$((3 * WORKERS))
+        start_load_plugin
+        ctl csi Identity.Probe >/dev/null || t_fail "Probe"
         pool_used >$D/pool.start || t_fail "no thin pool status"
-        start_load_plugin "$1"
         t0=$(date +%s)
         rm -f $D/scrapes $D/failures
-        run_load "$2" "$3" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
+        run_load "${I:0:1}warm" "$n" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
         [ -s $D/failures ] && t_fail "warm-up: $(head -5 $D/failures)"
         grep -q '^fail ' $D/scrapes && t_fail "warm-up scrape: $(grep -m3 '^fail ' $D/scrapes)"
         grep -q '^ok ' $D/scrapes || t_fail "no scrape in the warm-up"
         sleep $IDLE
         rss_kib VmRSS >$D/rss.before
-        say "    warm-up: $3 volumes by $WORKERS callers, $(grep -c '^ok ' $D/scrapes) scrapes, in" \
+        say "    warm-up: $n volumes by $WORKERS callers, $(grep -c '^ok ' $D/scrapes) scrapes, in" \
                 "$(($(date +%s) - t0)) s; plugin VmRSS $(($(cat $D/rss.before) / 1024)) MiB"
 }
 
-# load PREFIX: $COUNT volumes by $WORKERS callers while scraped; every call
-# and scrape must succeed
+# load: $COUNT volumes by $WORKERS callers while scraped; every call and
+# scrape must succeed
 load() {
         local t0 t1 rpcs ok bad from m
         [ -f $D/pid ] || t_fail "the plugin is not running (the warm-up failed)"
@@ -213,7 +263,7 @@ load() {
         rss_sampler &
         local rpid=$!
         t0=$(date +%s)
-        run_load "$1" "$COUNT" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
+        run_load "${I:0:1}load" "$COUNT" || [ -s $D/failures ] || t_fail "tv-load failed without saying why"
         t1=$(date +%s)
         touch $D/stop.scraper
         wait $rpid
@@ -226,10 +276,8 @@ load() {
         say "    p50 ms: create $(p50 CreateVolume), stage $(p50 NodeStageVolume), publish $(p50 NodePublishVolume)," \
                 "unpublish $(p50 NodeUnpublishVolume), unstage $(p50 NodeUnstageVolume), delete $(p50 DeleteVolume)" \
                 "(caller wall time)"
-        for m in CreateVolume NodeStageVolume NodePublishVolume NodeUnpublishVolume NodeUnstageVolume DeleteVolume; do
-                echo -n "$m $(server_p50 $m "$from"), "
-        done | sed 's/, $//; s/^/    server-side p50 ms: /' >&3
-        echo >&3
+        say "    server-side p50 ms: $(for m in CreateVolume NodeStageVolume NodePublishVolume NodeUnpublishVolume \
+                NodeUnstageVolume DeleteVolume; do echo -n "$m $(server_p50 $m "$from"), "; done | sed 's/, $//')"
         say "    plugin VmRSS every 10 s (MiB): $(awk '{printf "%d ", $1 / 1024}' $D/rss.samples)"
         say "    plugin threads every 10 s: $(awk '{printf "%d ", $2}' $D/rss.samples)"
         [ -s $D/failures ] && t_fail "$(wc -l <$D/failures) failures, the first: $(head -5 $D/failures);" \
@@ -268,28 +316,18 @@ sigterm_exits_cleanly() {
 # ---- tests ----------------------------------------------------------------------
 
 test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm() {
-        start_load_plugin "$ASAN_CSI"
+        use asan
+        start_load_plugin
         ctl csi Identity.Probe >/dev/null || t_fail "Probe"
         scrape_once $D/scrape.txt >/dev/null || t_fail "scrape"
         sigterm_exits_cleanly
 }
-
-# phase 1: the ASan+UBSan plugin
-test_sanitized_warm_up() { warm_up "$ASAN_CSI" awarm "$WORKERS"; }
-test_sanitized_volumes_by_concurrent_callers_while_scraped_all_succeed() { load aload; }
-test_sanitized_nothing_left_and_the_pool_back_to_its_start() { nothing_left; }
-test_sanitized_sigterm_after_the_load_exits_cleanly_without_a_leak() { sigterm_exits_cleanly; }
-
-# phase 2: the plain plugin, as shipped. "Before" is read after three
-# volumes per caller: every worker thread has then served every kind of
-# call, and glibc's per-thread arenas have grown to what the load needs (a
-# warm-up of one volume per caller left "before" 1.5 MiB under the level
-# the load then held from its first minute).
-test_plain_warm_up_then_rss_before() { warm_up "$PLAIN_CSI" pwarm $((3 * WORKERS)); }
-test_plain_volumes_by_concurrent_callers_while_scraped_all_succeed() { load pload; }
-test_plain_nothing_left_and_the_pool_back_to_its_start() { nothing_left; }
+test_both_plugins_warm_up() { both warm_up; }
+test_volumes_by_concurrent_callers_while_scraped_all_succeed() { both load; }
+test_nothing_left_and_the_pools_back_to_their_start() { both nothing_left; }
 test_plain_rss_after_within_10_percent_of_before() {
         local before after hwm
+        use plain
         [ -f $D/pid ] || t_fail "the plugin is not running"
         sleep $IDLE
         before=$(cat $D/rss.before)
@@ -298,24 +336,27 @@ test_plain_rss_after_within_10_percent_of_before() {
         say "    plugin VmRSS before $((before / 1024)) MiB ($before KiB), after $((after / 1024)) MiB ($after KiB), VmHWM $((hwm / 1024)) MiB"
         [ "$after" -le $((before * 110 / 100)) ] || t_fail "VmRSS grew from $before to $after KiB (more than 10%)"
 }
-test_plain_sigterm_after_the_load_exits_cleanly() { sigterm_exits_cleanly; }
+# asan: LeakSanitizer checks the whole run at this exit
+test_sigterm_after_the_load_exits_cleanly_without_a_leak() { both sigterm_exits_cleanly; }
 
-pool_remove $VG
-remove_leftovers
-rm -rf "$K/plugins" "$K/pods"
-mkdir -p "$K/plugins" "$K/pods"
-for t in test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm test_sanitized_warm_up \
-        test_sanitized_volumes_by_concurrent_callers_while_scraped_all_succeed \
-        test_sanitized_nothing_left_and_the_pool_back_to_its_start \
-        test_sanitized_sigterm_after_the_load_exits_cleanly_without_a_leak \
-        test_plain_warm_up_then_rss_before test_plain_volumes_by_concurrent_callers_while_scraped_all_succeed \
-        test_plain_nothing_left_and_the_pool_back_to_its_start test_plain_rss_after_within_10_percent_of_before \
-        test_plain_sigterm_after_the_load_exits_cleanly; do
+for i in asan plain; do
+        use $i
+        pool_remove $VG
+        remove_leftovers
+        rm -rf "$K/plugins" "$K/pods"
+        mkdir -p "$K/plugins" "$K/pods"
+done
+for t in test_sanitized_plugin_starts_and_exits_cleanly_on_sigterm test_both_plugins_warm_up \
+        test_volumes_by_concurrent_callers_while_scraped_all_succeed test_nothing_left_and_the_pools_back_to_their_start \
+        test_plain_rss_after_within_10_percent_of_before test_sigterm_after_the_load_exits_cleanly_without_a_leak; do
         t0=$(date +%s)
         t_run "$t"
-        say "    ($(($(date +%s) - t0)) s)"
+        echo "    ($(($(date +%s) - t0)) s)"
 done
-stop_load_plugin
-remove_leftovers
-pool_remove $VG
+for i in asan plain; do
+        use $i
+        stop_load_plugin
+        remove_leftovers
+        pool_remove $VG
+done
 t_summary
