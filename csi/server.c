@@ -503,17 +503,10 @@ static void serve_call(call_slot *c) {
         tv_reply_clear(&reply);
 }
 
-/* Takes the next queued call, waiting for one; NULL once workers_stop is
- * set and the queue is empty. Called with s->lock held. */
-static call_slot *queue_take(tv_server *s) {
-        call_slot *c;
+/* The queue's first call, or NULL when it is empty. Called with s->lock held. */
+static call_slot *queue_pop(tv_server *s) {
+        call_slot *c = s->queue_head;
 
-        while (!s->queue_head && !s->workers_stop) {
-                s->idle++;
-                pthread_cond_wait(&s->work, &s->lock);
-                s->idle--;
-        }
-        c = s->queue_head;
         if (c) {
                 s->queue_head = c->next;
                 if (!s->queue_head)
@@ -522,6 +515,17 @@ static call_slot *queue_take(tv_server *s) {
                 s->queued--;
         }
         return c;
+}
+
+/* Takes the next queued call, waiting for one; NULL once workers_stop is
+ * set and the queue is empty. Called with s->lock held. */
+static call_slot *queue_take(tv_server *s) {
+        while (!s->queue_head && !s->workers_stop) {
+                s->idle++;
+                pthread_cond_wait(&s->work, &s->lock);
+                s->idle--;
+        }
+        return queue_pop(s);
 }
 
 static void call_finished(tv_server *s) {
@@ -553,7 +557,7 @@ static void *worker_main(void *arg) {
 /* Blocks while max_concurrent calls are in flight, then hands c to an idle
  * worker, or to a new one while fewer than max_concurrent run. */
 static void worker_start(tv_server *s, call_slot *c) {
-        int r = 0;
+        int r = 0, nworkers;
 
         pthread_mutex_lock(&s->lock);
         while (s->active >= s->max_concurrent)
@@ -572,13 +576,16 @@ static void worker_start(tv_server *s, call_slot *c) {
                 if (r == 0)
                         s->nworkers++;
         }
+        nworkers = s->nworkers;
         pthread_mutex_unlock(&s->lock);
 
         if (r != 0) {
-                /* No thread to spare: serve it here rather than drop it. */
-                log_warn("cannot start worker thread; serving inline", "err=%d workers=%d", r, s->nworkers);
+                /* No thread to spare: serve it here rather than drop it. A
+                 * worker may have taken it meanwhile; then there is nothing
+                 * to serve, and waiting here would stop the loop. */
+                log_warn("cannot start worker thread; serving inline", "err=%d workers=%d", r, nworkers);
                 pthread_mutex_lock(&s->lock);
-                c = queue_take(s);
+                c = queue_pop(s);
                 pthread_mutex_unlock(&s->lock);
                 if (c) {
                         serve_call(c);
