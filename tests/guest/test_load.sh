@@ -132,7 +132,7 @@ t_check() {
 # to $D/rc. The sanitizer options only matter to the ASan build.
 start_load_plugin() {
         local i
-        [ -x "$ASAN_CSI" ] && grep -q '^TV_SANITIZE:STRING=.*address' "$ASAN_BUILD/CMakeCache.txt" ||
+        [ "$I" != asan ] || { [ -x "$ASAN_CSI" ] && grep -q '^TV_SANITIZE:STRING=.*address' "$ASAN_BUILD/CMakeCache.txt"; } ||
                 t_fail "no ASan build of the plugin at $ASAN_BUILD: build it with" \
                         "TV_BUILD_TARGETS=\"tv-unit thinvault-csi thinvaultctl\" scripts/build build-asan" \
                         "-DTV_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug (tests/run's sanitize stage does)," \
@@ -213,14 +213,15 @@ rss_sampler() {
                 sleep 10
         done
 }
+# median: of the numbers on stdin, one a line ("-" for none)
+median() { sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}'; }
 # server_p50 METHOD FROM: the median ms= of the plugin's log lines for
 # /csi.v1.*/METHOD from line FROM on
 server_p50() {
-        tail -n +"$2" $D/csi.log | grep 'msg="rpc"' | grep "method=/csi.v1.[A-Za-z]*/$1 " | sed -n 's/.* ms=\([0-9]*\).*/\1/p' |
-                sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}'
+        tail -n +"$2" $D/csi.log | grep 'msg="rpc"' | grep "method=/csi.v1.[A-Za-z]*/$1 " | sed -n 's/.* ms=\([0-9]*\).*/\1/p' | median
 }
 # p50 OP: the median wall time of OP's calls in ms
-p50() { cat $D/times.* | awk -v op="$1" '$1 == op {print $2}' | sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}'; }
+p50() { cat $D/times.* | awk -v op="$1" '$1 == op {print $2}' | median; }
 # pool_used: the thin pool's used data blocks (whichever dm device is its thin-pool target)
 pool_used() { dmsetup status | awk -v p="$VG-pool" '$4 == "thin-pool" && index($1, p) == 1 {split($7, a, "/"); print a[1]}' | grep .; }
 
@@ -271,8 +272,8 @@ load() {
         ok=$(grep -c '^ok ' $D/scrapes)
         bad=$(grep -c '^fail ' $D/scrapes)
         say "    $COUNT volumes by $WORKERS callers in $((t1 - t0)) s: $rpcs RPCs succeeded," \
-                "$(cat $D/failures 2>/dev/null | wc -l) failed; $ok scrapes ok (p50 $(awk '$1 == "ok" {print $2}' $D/scrapes |
-                        sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}') ms), $bad failed"
+                "$(cat $D/failures 2>/dev/null | wc -l) failed; $ok scrapes ok (p50 $(awk '$1 == "ok" {print $2}' $D/scrapes | median) ms)," \
+                "$bad failed"
         say "    p50 ms: create $(p50 CreateVolume), stage $(p50 NodeStageVolume), publish $(p50 NodePublishVolume)," \
                 "unpublish $(p50 NodeUnpublishVolume), unstage $(p50 NodeUnstageVolume), delete $(p50 DeleteVolume)" \
                 "(caller wall time)"
