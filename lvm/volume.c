@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libdevmapper.h>
 
@@ -33,6 +34,9 @@ struct tv_pool {
         _Atomic unsigned guard_overprovision_percent;
         _Atomic unsigned guard_metadata_percent;
         pthread_mutex_t lock; /* recursive; see tv_pool_lock() */
+        _Atomic pid_t owner;  /* the thread holding `lock`, 0 if none */
+        unsigned depth;       /* its recursion depth; the holder's alone */
+        tv_lvs_share *share;  /* the VG listing readers share (lvm.h) */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -223,13 +227,10 @@ static int lvm_exec(int timeout_ms, const char *what, strv *argv, char **ret_out
         return 0;
 }
 
-/* lvs for one LV (`lv` set) or the whole VG, parsed. `only_pool` as in
- * tv_lvm_parse_lvs_json(). */
-static int lvs_query(const tv_pool *p, const char *what, const char *vg, const char *lv,
-                     const char *only_pool, tv_lv_list **ret_list, tv_lvm_error *err) {
+/* Run lvs for one LV (`lv` set) or the whole VG; its JSON in *ret_out. */
+static int lvs_exec(int timeout_ms, const char *what, const char *vg, const char *lv, char **ret_out,
+                    tv_lvm_error *err) {
         _cleanup_(strv_done) strv argv = {0};
-        _cleanup_free_ char *out = NULL;
-        int r;
 
         lvm_argv(&argv, "lvs");
         strv_add(&argv, "--reportformat");
@@ -243,16 +244,57 @@ static int lvs_query(const tv_pool *p, const char *what, const char *vg, const c
                 strv_addf(&argv, "%s/%s", vg, lv);
         else
                 strv_add(&argv, vg);
-        r = lvm_exec(pool_timeout(p), what, &argv, &out, err);
-        if (r < 0)
-                return r;
-        r = tv_lvm_parse_lvs_json(out, only_pool, ret_list, err);
+        return lvm_exec(timeout_ms, what, &argv, ret_out, err);
+}
+
+/* Parse lvs output for `what`; `only_pool` as in tv_lvm_parse_lvs_json(). */
+static int lvs_parse(const char *out, const char *what, const char *only_pool, tv_lv_list **ret_list,
+                     tv_lvm_error *err) {
+        int r = tv_lvm_parse_lvs_json(out, only_pool, ret_list, err);
         if (r == -EBADMSG && err) {
                 char m[sizeof(err->message)];
                 memcpy(m, err->message, sizeof(m));
                 (void)set_err(err, r, "%s: %s", what, m);
         }
         return r;
+}
+
+/* lvs for one LV (`lv` set) or the whole VG, parsed, without a pool handle
+ * (opening or making one). */
+static int lvs_query(const char *what, const char *vg, const char *lv, tv_lv_list **ret_list,
+                     tv_lvm_error *err) {
+        _cleanup_free_ char *out = NULL;
+        int r = lvs_exec(TV_LVM_TIMEOUT_MS_DEFAULT, what, vg, lv, &out, err);
+        if (r < 0)
+                return r;
+        return lvs_parse(out, what, NULL, ret_list, err);
+}
+
+static int pool_held(const tv_pool *p);
+
+/* The whole VG, from the listing readers share (tv_lvs_share_get()). */
+static int pool_listing(tv_pool *p, const char *what, const char *only_pool, tv_lv_list **ret_list,
+                        tv_lvm_error *err) {
+        _cleanup_free_ char *out = NULL;
+        int r = tv_lvs_share_get(p->share, pool_held(p), &out, err);
+        if (r < 0) {
+                if (err) {
+                        char m[sizeof(err->message)];
+                        memcpy(m, err->message, sizeof(m));
+                        (void)set_err(err, r, "%s: %s", what, m);
+                }
+                return r;
+        }
+        return lvs_parse(out, what, only_pool, ret_list, err);
+}
+
+/* tv_lvs_run_fn of a pool's share. */
+static int pool_list_run(void *ctx, char **ret_out, tv_lvm_error *err) {
+        tv_pool *p = ctx;
+        char what[300];
+
+        (void)snprintf(what, sizeof(what), "list volume group %s", p->vg);
+        return lvs_exec(pool_timeout(p), what, p->vg, NULL, ret_out, err);
 }
 
 /* ---- device-mapper --------------------------------------------------------- */
@@ -347,6 +389,11 @@ static int pool_new(const char *vg, const char *pool, uint64_t extent_bytes, tv_
         (void)pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         (void)pthread_mutex_init(&p->lock, &attr);
         (void)pthread_mutexattr_destroy(&attr);
+        atomic_init(&p->owner, 0);
+        if (tv_lvs_share_new(pool_list_run, p, &p->share) < 0) {
+                tv_pool_free(p);
+                return -ENOMEM;
+        }
         *ret = p;
         return 0;
 }
@@ -354,6 +401,7 @@ static int pool_new(const char *vg, const char *pool, uint64_t extent_bytes, tv_
 void tv_pool_free(tv_pool *p) {
         if (!p)
                 return;
+        tv_lvs_share_free(p->share);
         (void)pthread_mutex_destroy(&p->lock);
         free(p->vg);
         free(p->pool);
@@ -382,13 +430,34 @@ void tv_pool_set_guard(tv_pool *p, unsigned max_data_percent, unsigned max_metad
         atomic_store(&p->guard_overprovision_percent, max_overprovision_percent);
 }
 
+/* Taking the lock (not re-taking it) starts a section in which a listing
+ * started after this point may be reused (tv_lvs_share_get()). */
 tv_pool *tv_pool_lock(tv_pool *p) {
         (void)pthread_mutex_lock(&p->lock);
+        if (p->depth++ == 0) {
+                atomic_store(&p->owner, gettid());
+                tv_lvs_share_invalidate(p->share);
+        }
         return p;
 }
 
 void tv_pool_unlock(tv_pool *p) {
+        if (--p->depth == 0)
+                atomic_store(&p->owner, 0);
         (void)pthread_mutex_unlock(&p->lock);
+}
+
+static int pool_held(const tv_pool *p) {
+        return atomic_load(&((tv_pool *)p)->owner) == gettid();
+}
+
+/* Run an lvm2 command that changes metadata. A listing that overlaps it is
+ * stale for a lock holder (tv_lvs_share_invalidate() before and after). */
+static int lvm_write(tv_pool *p, const char *what, strv *argv, tv_lvm_error *err) {
+        tv_lvs_share_invalidate(p->share);
+        int r = lvm_exec(pool_timeout(p), what, argv, NULL, err);
+        tv_lvs_share_invalidate(p->share);
+        return r;
 }
 
 static int check_names(const char *vg, const char *lv, tv_lvm_error *err) {
@@ -417,7 +486,7 @@ int tv_pool_open(const char *vg, const char *thin_pool, tv_pool **ret_pool, tv_l
         if (r < 0)
                 return r;
         (void)snprintf(what, sizeof(what), "open thin pool %s/%s", vg, thin_pool);
-        r = lvs_query(NULL, what, vg, thin_pool, NULL, &l, err);
+        r = lvs_query(what, vg, thin_pool, &l, err);
         if (r < 0)
                 return r;
         const tv_lv *lv = tv_lv_list_get(l, 0);
@@ -587,7 +656,7 @@ int tv_pool_get_status_list(tv_pool *p, tv_pool_status *ret_status, tv_lv_list *
 
         err_clear(err);
         (void)snprintf(what, sizeof(what), "status of thin pool %s/%s", p->vg, p->pool);
-        r = lvs_query(p, what, p->vg, NULL, NULL, &l, err);
+        r = pool_listing(p, what, NULL, &l, err);
         if (r < 0)
                 return r;
         r = status_of(p, l, what, &s, err);
@@ -716,7 +785,7 @@ static int lookup_any(tv_pool *p, const char *name, const char *what, tv_lv **re
                 (void)snprintf(dflt, sizeof(dflt), "look up volume %s/%s", p->vg, name);
                 what = dflt;
         }
-        r = lvs_query(p, what, p->vg, name, NULL, &l, err);
+        r = pool_listing(p, what, NULL, &l, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < tv_lv_list_size(l); i++)
@@ -849,7 +918,7 @@ static int remove_lv(tv_pool *p, const char *name, const char *what, tv_lvm_erro
         /* A single -f skips the prompt only; lvm2 still refuses an open LV. */
         strv_add(&argv, "-f");
         strv_addf(&argv, "%s/%s", p->vg, name);
-        return lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        return lvm_write(p, what, &argv, err);
 }
 
 static int extend_lv(tv_pool *p, const char *name, uint64_t size, const char *what,
@@ -860,7 +929,7 @@ static int extend_lv(tv_pool *p, const char *name, uint64_t size, const char *wh
         strv_add(&argv, "-L");
         strv_addf(&argv, "%" PRIu64 "b", size);
         strv_addf(&argv, "%s/%s", p->vg, name);
-        return lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        return lvm_write(p, what, &argv, err);
 }
 
 /* ---- LV verbs ---------------------------------------------------------------------- */
@@ -878,7 +947,7 @@ int tv_pool_list_lvs(tv_pool *p, tv_lv_list **ret_list, tv_lvm_error *err) {
 
         err_clear(err);
         (void)snprintf(what, sizeof(what), "list volumes of thin pool %s/%s", p->vg, p->pool);
-        return lvs_query(p, what, p->vg, NULL, p->pool, ret_list, err);
+        return pool_listing(p, what, p->pool, ret_list, err);
 }
 
 int tv_lv_create(tv_pool *p, const char *name, uint64_t size, const tv_lvm_tag *tags,
@@ -928,7 +997,7 @@ int tv_lv_create(tv_pool *p, const char *name, uint64_t size, const tv_lvm_tag *
         }
         if (r < 0)
                 return r;
-        r = lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        r = lvm_write(p, what, &argv, err);
         if (r == -EEXIST)
                 return match_existing(p, name, rounded, NULL, tags, n_tags, ret_lv, err);
         if (r < 0)
@@ -1113,7 +1182,7 @@ int tv_lv_snapshot(tv_pool *p, const char *origin, const char *name, const tv_lv
         }
         if (r < 0)
                 return r;
-        r = lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        r = lvm_write(p, what, &argv, err);
         if (r == -EEXIST)
                 return match_existing(p, name, 0, origin, tags, n_tags, ret_lv, err);
         if (r < 0)
@@ -1167,7 +1236,7 @@ int tv_lv_clone(tv_pool *p, const char *source, const char *name, uint64_t size,
         }
         if (r < 0)
                 return r;
-        r = lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        r = lvm_write(p, what, &argv, err);
         if (r == -EEXIST)
                 return match_existing(p, name, target, source, tags, n_tags, ret_lv, err);
         if (r < 0)
@@ -1253,7 +1322,7 @@ int tv_lv_set_tags(tv_pool *p, const char *name, const tv_lvm_tag *set, size_t n
         if (n_changes == 0)
                 return 0;
         strv_addf(&argv, "%s/%s", p->vg, name);
-        r = lvm_exec(pool_timeout(p), what, &argv, NULL, err);
+        r = lvm_write(p, what, &argv, err);
         if (r < 0)
                 return r;
         log_info("volume tags changed", "vg=%s lv=%s changes=%zu", p->vg, name, n_changes);
@@ -1448,7 +1517,7 @@ int tv_pool_create_loop(const char *path, uint64_t size_bytes, const char *vg,
         (void)snprintf(what, sizeof(what), "create loop-backed thin pool %s/%s on %s", vg,
                        thin_pool, path);
 
-        r = lvs_query(NULL, what, vg, NULL, NULL, &l, err);
+        r = lvs_query(what, vg, NULL, &l, err);
         if (r < 0 && r != -ENOENT)
                 return r;
         vg_exists = r == 0;

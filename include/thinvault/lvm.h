@@ -250,6 +250,33 @@ void tv_lv_list_keep_pool(tv_lv_list *l, const char *pool);
 int tv_lvm_parse_lvs_json(const char *json, const char *only_pool, tv_lv_list **ret_list,
                           tv_lvm_error *err);
 
+/* ---- sharing one listing ------------------------------------------------- */
+
+/* Lookups, listings and pool status all read one whole-VG `lvs`, and the
+ * readers that ask while one runs share the next one: a node busy with many
+ * volumes runs one lvm2 process where it ran one per caller. A reader is
+ * given a listing that started after it asked, never one already running
+ * (that one may have read the metadata before the reader's own change). A
+ * reader that holds the pool lock (`holder`) may also take one that started
+ * since the last tv_lvs_share_invalidate(): tv_pool_lock() invalidates on
+ * taking the lock and every metadata change invalidates before and after,
+ * so inside one locked section a quota check and the pool guard read the
+ * same listing. Changes made by other processes are seen by the next
+ * listing, as before. Exposed for the unit tests; tv_pool uses it. */
+typedef struct tv_lvs_share tv_lvs_share;
+
+/* Runs one listing: 0 and its output (heap) in *ret_out, or a negative
+ * errno with err filled. */
+typedef int (*tv_lvs_run_fn)(void *ctx, char **ret_out, tv_lvm_error *err);
+
+int tv_lvs_share_new(tv_lvs_run_fn run, void *ctx, tv_lvs_share **ret);
+void tv_lvs_share_free(tv_lvs_share *s);
+/* 0 and a copy of a listing's output (free() it), or that listing's error. */
+int tv_lvs_share_get(tv_lvs_share *s, bool holder, char **ret_out, tv_lvm_error *err);
+void tv_lvs_share_invalidate(tv_lvs_share *s);
+/* How many listings ran (for the tests and the debug log). */
+uint64_t tv_lvs_share_runs(tv_lvs_share *s);
+
 /* ---- the pool ------------------------------------------------------------ */
 
 /* An open VG + thin pool. Thread-safe (see the top of this file). */
