@@ -91,6 +91,16 @@ static void settle(void) {
         nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 }
 
+/* A first reader starts listing 1 and is held in it; then `n` readers
+ * arrive. Returns with all of them waiting and no listing allowed yet. */
+static void late_readers(gate *g, tv_lvs_share *s, reader *first, reader *late, int n) {
+        reader_start(first, s, false);
+        gate_wait_entered(g, 1);
+        for (int i = 0; i < n; i++)
+                reader_start(&late[i], s, false);
+        settle();
+}
+
 TEST(test_lvs_share_one_reader_runs_one_listing) {
         gate g;
         tv_lvs_share *s = NULL;
@@ -117,11 +127,7 @@ TEST(test_lvs_share_readers_arriving_during_a_listing_share_the_next_one) {
 
         gate_init(&g);
         CHECK_INT(tv_lvs_share_new(gated_run, &g, &s), 0);
-        reader_start(&first, s, false);
-        gate_wait_entered(&g, 1);
-        for (int i = 0; i < 4; i++)
-                reader_start(&late[i], s, false);
-        settle();
+        late_readers(&g, s, &first, late, 4);
         gate_allow(&g, 2);
         reader_join(&first);
         CHECK_INT(first.r, 0);
@@ -213,11 +219,7 @@ TEST(test_lvs_share_a_failed_listing_fails_every_reader_it_serves) {
 
         gate_init(&g);
         CHECK_INT(tv_lvs_share_new(gated_run, &g, &s), 0);
-        reader_start(&first, s, false);
-        gate_wait_entered(&g, 1);
-        for (int i = 0; i < 3; i++)
-                reader_start(&late[i], s, false);
-        settle();
+        late_readers(&g, s, &first, late, 3);
         pthread_mutex_lock(&g.mu);
         g.fail = ETIMEDOUT;
         pthread_mutex_unlock(&g.mu);
