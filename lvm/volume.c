@@ -247,16 +247,21 @@ static int lvs_exec(int timeout_ms, const char *what, const char *vg, const char
         return lvm_exec(timeout_ms, what, &argv, ret_out, err);
 }
 
-/* Parse lvs output for `what`; `only_pool` as in tv_lvm_parse_lvs_json(). */
-static int lvs_parse(const char *out, const char *what, const char *only_pool, tv_lv_list **ret_list,
-                     tv_lvm_error *err) {
-        int r = tv_lvm_parse_lvs_json(out, only_pool, ret_list, err);
-        if (r == -EBADMSG && err) {
+/* Start err's message with "WHAT: "; returns r. */
+static int err_prefix(tv_lvm_error *err, int r, const char *what) {
+        if (err) {
                 char m[sizeof(err->message)];
                 memcpy(m, err->message, sizeof(m));
                 (void)set_err(err, r, "%s: %s", what, m);
         }
         return r;
+}
+
+/* Parse lvs output for `what`; `only_pool` as in tv_lvm_parse_lvs_json(). */
+static int lvs_parse(const char *out, const char *what, const char *only_pool, tv_lv_list **ret_list,
+                     tv_lvm_error *err) {
+        int r = tv_lvm_parse_lvs_json(out, only_pool, ret_list, err);
+        return r == -EBADMSG ? err_prefix(err, r, what) : r;
 }
 
 /* lvs for one LV (`lv` set) or the whole VG, parsed, without a pool handle
@@ -270,21 +275,15 @@ static int lvs_query(const char *what, const char *vg, const char *lv, tv_lv_lis
         return lvs_parse(out, what, NULL, ret_list, err);
 }
 
-static int pool_held(const tv_pool *p);
+static bool pool_held(const tv_pool *p);
 
 /* The whole VG, from the listing readers share (tv_lvs_share_get()). */
 static int pool_listing(tv_pool *p, const char *what, const char *only_pool, tv_lv_list **ret_list,
                         tv_lvm_error *err) {
         _cleanup_free_ char *out = NULL;
         int r = tv_lvs_share_get(p->share, pool_held(p), &out, err);
-        if (r < 0) {
-                if (err) {
-                        char m[sizeof(err->message)];
-                        memcpy(m, err->message, sizeof(m));
-                        (void)set_err(err, r, "%s: %s", what, m);
-                }
-                return r;
-        }
+        if (r < 0)
+                return err_prefix(err, r, what);
         return lvs_parse(out, what, only_pool, ret_list, err);
 }
 
@@ -447,7 +446,7 @@ void tv_pool_unlock(tv_pool *p) {
         (void)pthread_mutex_unlock(&p->lock);
 }
 
-static int pool_held(const tv_pool *p) {
+static bool pool_held(const tv_pool *p) {
         return atomic_load(&((tv_pool *)p)->owner) == gettid();
 }
 
