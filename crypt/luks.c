@@ -1,6 +1,7 @@
 /* LUKS2 volumes with libcryptsetup (in-process, no cryptsetup binary) and
  * libblkid (what is on a device before anything is written to it). */
 #include <blkid/blkid.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
 #include <sys/file.h>
@@ -323,6 +325,26 @@ static void blkid_free_probep(blkid_probe *pr) {
                 blkid_free_probe(*pr);
 }
 
+/* Where libblkid found the magic of what it reports: the values `magic`
+ * (the bytes) and `offset` (decimal), SBMAGIC* or PTMAGIC*. Left 0 when
+ * it does not say. */
+static void blkid_magic(blkid_probe pr, const char *magic, const char *offset, tv_luks_info *info) {
+        const char *m = NULL, *o = NULL;
+        unsigned long long off;
+        size_t len = 0;
+        char *end;
+
+        if (blkid_probe_lookup_value(pr, magic, &m, &len) < 0 || !m || len == 0 || len > UINT32_MAX ||
+            blkid_probe_lookup_value(pr, offset, &o, NULL) < 0 || !o)
+                return;
+        errno = 0;
+        off = strtoull(o, &end, 10);
+        if (errno != 0 || end == o || *end != '\0')
+                return;
+        info->magic_offset = off;
+        info->magic_len = (uint32_t)len;
+}
+
 /* libblkid's view: EMPTY, OTHER (with type) or LUKS (kind FOREIGN here,
  * refined by the caller), never writing. */
 static int blkid_classify(const char *path, tv_luks_info *info, tv_crypt_error *err) {
@@ -339,7 +361,7 @@ static int blkid_classify(const char *path, tv_luks_info *info, tv_crypt_error *
         (void)blkid_probe_enable_superblocks(pr, 1);
         /* BADCSUM: a superblock with a bad checksum still means data. */
         (void)blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_VERSION |
-                                                            BLKID_SUBLKS_BADCSUM);
+                                                            BLKID_SUBLKS_BADCSUM | BLKID_SUBLKS_MAGIC);
         (void)blkid_probe_enable_partitions(pr, 1);
         (void)blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
 
@@ -366,9 +388,11 @@ static int blkid_classify(const char *path, tv_luks_info *info, tv_crypt_error *
                                 info->luks_version = 2;
                         return 0;
                 }
-        } else if (blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0 && v)
+                blkid_magic(pr, "SBMAGIC", "SBMAGIC_OFFSET", info);
+        } else if (blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0 && v) {
                 crypt_strlcpy(info->type, v, sizeof(info->type));
-        else
+                blkid_magic(pr, "PTMAGIC", "PTMAGIC_OFFSET", info);
+        } else
                 crypt_strlcpy(info->type, "unknown", sizeof(info->type));
         info->kind = TV_LUKS_KIND_OTHER;
         return 0;
@@ -431,6 +455,117 @@ int tv_luks_probe(const char *device_path, tv_luks_info *ret_info, tv_crypt_erro
                   info.tenant[0] ? info.tenant : "-");
         *ret_info = info;
         return 0;
+}
+
+/* ---- was it ever written? ----------------------------------------------- */
+
+/* A whole-sector read of the data area is at most this long: enough for
+ * any signature's magic. */
+#define UNWRITTEN_MAX_BYTES (64 * 1024)
+
+static int fd_size(int fd, uint64_t *ret) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISREG(st.st_mode)) {
+                *ret = (uint64_t)st.st_size;
+                return 0;
+        }
+        return ioctl(fd, BLKGETSIZE64, ret) < 0 ? -errno : 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i])
+                        return false;
+        return true;
+}
+
+/* Read `len` bytes at `offset` of `fd` (O_DIRECT: offset, length and buffer
+ * aligned) in full. */
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t offset) {
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO;
+                done += (size_t)n;
+        }
+        return 0;
+}
+
+/* The data area's byte offset and encryption sector size, from the
+ * LUKS2 header (libcryptsetup, under the caller's lock). */
+static int data_layout(luks_op *op, const char *path, uint64_t *ret_offset, uint64_t *ret_sector,
+                       tv_crypt_error *err) {
+        int r, sector;
+
+        r = op_init(op, path, err);
+        if (r < 0)
+                return r;
+        r = op_load(op, path, CRYPT_LUKS2, err);
+        if (r < 0)
+                return r;
+        sector = crypt_get_sector_size(op->cd);
+        *ret_offset = crypt_get_data_offset(op->cd) * 512;
+        *ret_sector = sector > 0 ? (uint64_t)sector : 512;
+        crypt_free(op->cd);
+        op->cd = NULL;
+        return 0;
+}
+
+int tv_luks_plaintext_unwritten(const char *device_path, uint64_t offset, uint64_t len, tv_crypt_error *err) {
+        _cleanup_(luks_op_end) luks_op op = {0};
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint64_t data, sector, size, first, end;
+        struct stat st;
+        int r;
+
+        luks_op_begin(&op, err);
+        if (len == 0 || len > UNWRITTEN_MAX_BYTES || offset > UINT64_MAX / 2)
+                return crypt_error(err, -ERANGE, "device %s: %" PRIu64 " bytes at %" PRIu64 " is not a range to check",
+                                   device_path ? device_path : "-", len, offset);
+        r = device_stat(device_path, &st, err);
+        if (r < 0)
+                return r;
+        luks_op_lock(&op);
+        r = data_layout(&op, device_path, &data, &sector, err);
+        if (r < 0)
+                return r;
+
+        fd = open(device_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+        if (fd < 0)
+                return crypt_error(err, map_errno(-errno), "device %s cannot be opened: %s", device_path,
+                                   strerror(errno));
+        r = fd_size(fd, &size);
+        if (r < 0)
+                return crypt_error(err, map_errno(r), "device %s: cannot read its size: %s", device_path, strerror(-r));
+        first = offset / sector * sector;
+        end = (offset + len + sector - 1) / sector * sector;
+        if (data > size || end > size - data)
+                return crypt_error(err, -ERANGE,
+                                   "device %s: bytes %" PRIu64 "-%" PRIu64 " are outside its data area (%" PRIu64
+                                   " bytes)",
+                                   device_path, offset, offset + len, data > size ? 0 : size - data);
+        r = posix_memalign((void **)&buf, 4096, end - first);
+        if (r != 0)
+                return crypt_error(err, -ENOMEM, "device %s: no memory for a %" PRIu64 "-byte read", device_path,
+                                   end - first);
+        r = read_full(fd, buf, end - first, data + first);
+        if (r < 0)
+                return crypt_error(err, map_errno(r), "device %s: read of bytes %" PRIu64 "-%" PRIu64 " failed: %s",
+                                   device_path, data + first, data + end, strerror(-r));
+        r = all_zero(buf, end - first);
+        log_debug("plaintext checked", "device=%s offset=%" PRIu64 " length=%" PRIu64 " written=%s", device_path,
+                  offset, len, r ? "no" : "yes");
+        return r;
 }
 
 /* ---- format ------------------------------------------------------------- */

@@ -231,6 +231,11 @@ typedef struct tv_luks_info {
         /* FOREIGN LUKS2 only: libblkid sees the signature but libcryptsetup
          * loads neither header copy (damaged checksums or JSON). */
         bool damaged;
+        /* OTHER only: where libblkid found the signature's magic bytes
+         * (byte offset on the device, length). magic_len is 0 when it does
+         * not say (several signatures: "ambivalent"). */
+        uint64_t magic_offset;
+        uint32_t magic_len;
 } tv_luks_info;
 
 /* Say what is on `device_path` without writing to it (libblkid safe
@@ -243,6 +248,20 @@ typedef struct tv_luks_info {
  *   -EBADMSG  LUKS2 with a thinvault token that cannot be read
  *   -EIO      libblkid or libcryptsetup failed. */
 int tv_luks_probe(const char *device_path, tv_luks_info *ret_info, tv_crypt_error *err);
+
+/* Whether bytes [offset, offset + len) of what the LUKS2 volume on
+ * `device_path` decrypts to were ever written through a mapping. dm-crypt
+ * stores ciphertext, and no write makes a whole encryption sector of
+ * zeros; a thin LV reads zeros where nothing was written. So when every
+ * encryption sector covering the range reads as zeros on the device, the
+ * plaintext there is only the decryption of zeros: random bytes nobody
+ * wrote, in which libblkid can find a short magic by chance. Reads with
+ * O_DIRECT (the device's page cache can predate writes through the
+ * mapping). No key is needed. Returns 1 (never written), 0 (written), or
+ *   -EMEDIUMTYPE  no LUKS2 header
+ *   -ERANGE       the range is not inside the data area
+ *   -ENOENT, -EACCES, -EIO. */
+int tv_luks_plaintext_unwritten(const char *device_path, uint64_t offset, uint64_t len, tv_crypt_error *err);
 
 /* ---- LUKS2 volumes ---------------------------------------------------- */
 

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "noise_key.h"
 #include "thinvault/crypt.h"
 #include "tv_test.h"
 
@@ -511,6 +512,8 @@ TEST(guest_crypt_ext4_is_classified_and_left_alone) {
         CHECK_INT(info.kind, TV_LUKS_KIND_OTHER);
         CHECK_STR(info.type, "ext4");
         CHECK_INT(info.luks_version, 0);
+        CHECK_INT(info.magic_offset, 1080); /* s_magic, 0x38 into the superblock at 1 KiB */
+        CHECK_INT(info.magic_len, 2);
         CHECK_R(tv_luks_format(l.dev, a, &err), -EEXIST, err);
         CHECK(strstr(err.message, "ext4") != NULL);
         CHECK_R(tv_luks_erase(l.dev, &err), -EMEDIUMTYPE, err);
@@ -518,6 +521,80 @@ TEST(guest_crypt_ext4_is_classified_and_left_alone) {
         CHECK_R(tv_luks_token(l.dev, NULL, NULL, &err), -EMEDIUMTYPE, err);
         sha256_first_mib(l.dev, after);
         CHECK(memcmp(before, after, 32) == 0);
+        loop_free(&l);
+}
+
+/* tv_luks_plaintext_unwritten() on a signature nobody wrote, and on the
+ * same bytes once written through the mapping. */
+TEST(guest_crypt_signature_in_never_written_bytes_is_told_from_written_data) {
+        struct crypt_pbkdf_type pbkdf = {.type = CRYPT_KDF_PBKDF2, .hash = "sha256",
+                                         .iterations = 1000, .flags = CRYPT_PBKDF_NO_BENCHMARK};
+        struct crypt_params_luks2 params = {.pbkdf = &pbkdf, .sector_size = 512};
+        _cleanup_free_ uint8_t *sector = io_buf(4096);
+        struct crypt_device *cd = NULL;
+        uint8_t vk[NOISE_KEY_BYTES];
+        tv_crypt_error err;
+        tv_luks_info info;
+        uint64_t data;
+        loopdev l, plain;
+
+        bool found;
+
+        tests_run++;
+        found = noise_key(vk);
+        CHECK(found);
+        if (!found || !in_guest() || !loop_new(48 * MiB, &l))
+                return;
+        CHECK_INT(crypt_init(&cd, l.dev), 0);
+        CHECK_INT(crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, (const char *)vk, sizeof(vk), &params),
+                  0);
+        CHECK_INT(crypt_activate_by_volume_key(cd, "tvc-noise", (const char *)vk, sizeof(vk), 0), 0);
+        crypt_free(cd);
+        explicit_bzero(vk, sizeof(vk));
+        data = data_offset_bytes(l.dev);
+
+        /* Nothing was written, yet libblkid sees hfsplus, and says where. */
+        CHECK_R(tv_luks_probe("/dev/mapper/tvc-noise", &info, &err), 0, err);
+        CHECK_INT(info.kind, TV_LUKS_KIND_OTHER);
+        CHECK_STR(info.type, "hfsplus");
+        CHECK_INT(info.magic_offset, 1024);
+        CHECK_INT(info.magic_len, 2);
+        printf("    fresh mapping probes as %s, magic at %" PRIu64 " (%u bytes)\n", info.type, info.magic_offset,
+               info.magic_len);
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, info.magic_offset, info.magic_len, &err), 1, err);
+
+        /* Write that sector through the mapping with its last byte changed
+         * (the magic and block size stay): the signature is now data.
+         * (Written back unchanged, it would encrypt to the zeros again.) */
+        CHECK(pio("/dev/mapper/tvc-noise", false, sector, 512, 1024));
+        sector[511] ^= 0xff;
+        CHECK(pio("/dev/mapper/tvc-noise", true, sector, 512, 1024));
+        CHECK_R(tv_luks_probe("/dev/mapper/tvc-noise", &info, &err), 0, err);
+        CHECK_STR(info.type, "hfsplus");
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, 1024, 2, &err), 0, err);
+        CHECK(pio(l.dev, false, sector, 512, data + 1024));
+        {
+                size_t nonzero = 0;
+                for (size_t i = 0; i < 512; i++)
+                        nonzero += sector[i] != 0;
+                CHECK(nonzero > 0);
+        }
+        /* a neighbour sector, and a range over both */
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, 1536, 16, &err), 1, err);
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, 1530, 16, &err), 0, err);
+
+        /* bad ranges and devices */
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, 1024, 0, &err), -ERANGE, err);
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, 48 * MiB - data - 1, 2, &err), -ERANGE, err);
+        CHECK(strstr(err.message, "outside its data area") != NULL);
+        CHECK_R(tv_luks_plaintext_unwritten(l.dev, UINT64_MAX - 1, 2, &err), -ERANGE, err);
+        if (loop_new(8 * MiB, &plain)) {
+                CHECK_R(tv_luks_plaintext_unwritten(plain.dev, 1024, 2, &err), -EMEDIUMTYPE, err);
+                loop_free(&plain);
+        }
+        CHECK_R(tv_luks_plaintext_unwritten("/dev/tv-no-such-device", 1024, 2, &err), -ENOENT, err);
+
+        CHECK_R(tv_luks_close("tvc-noise", &err), 0, err);
         loop_free(&l);
 }
 
