@@ -7,6 +7,7 @@
  * encode; a failed stage leaves no mapping and no mount behind. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -274,6 +275,28 @@ static int open_staging_dir(tv_server *s, const char *path, tv_reply *reply) {
         return fd;
 }
 
+/* A signature libblkid found on the mapping of a volume that may be
+ * formatted, in bytes never written through any mapping (their ciphertext
+ * on `dev` is still the thin LV's zeros): noise, not data. A retry after a
+ * crash between the LUKS format and mkfs meets the same random bytes as
+ * the first try, which did not probe them. Returns 1 (noise), 0 (maybe
+ * data), or a negative errno with the reply set. */
+static int stage_fs_noise(const node_volume *v, const char *dev, const tv_luks_info *info, tv_reply *reply) {
+        tv_crypt_error cerr;
+        int r;
+
+        if (info->kind != TV_LUKS_KIND_OTHER || info->magic_len == 0)
+                return 0;
+        r = tv_luks_plaintext_unwritten(dev, info->magic_offset, info->magic_len, &cerr);
+        if (r < 0)
+                return reply_errno(reply, r, "volume %s: check where its %s signature lies: %s", v->lv_name,
+                                   info->type, cerr.message);
+        if (r > 0)
+                log_info("signature in never-written bytes ignored", "volume=%s type=%s offset=%" PRIu64, v->lv_name,
+                         info->type, info->magic_offset);
+        return r;
+}
+
 /* Make the file system, or check the one there. `may_format`: the volume
  * was created for a file system (it has an fs tag). One created as a raw
  * block volume holds the tenant's bytes, which blkid cannot tell from an
@@ -281,8 +304,10 @@ static int open_staging_dir(tv_server *s, const char *path, tv_reply *reply) {
  * the LUKS volume, so nothing was ever written through the mapping. Its
  * data area then reads as the decryption of the thin LV's zeros, random
  * bytes in which blkid finds a short magic now and then (hfsplus has two
- * bytes; the load test's 400 fresh volumes met one): it is not probed. */
-static int stage_fs(const node_volume *v, const char *fs, bool may_format, bool fresh, tv_reply *reply) {
+ * bytes; the load test's 400 fresh volumes met one): it is not probed.
+ * A signature found later is checked the same way (stage_fs_noise()). */
+static int stage_fs(const node_volume *v, const char *dev, const char *fs, bool may_format, bool fresh,
+                    tv_reply *reply) {
         tv_crypt_error cerr;
         tv_luks_info info;
         int r;
@@ -299,14 +324,22 @@ static int stage_fs(const node_volume *v, const char *fs, bool may_format, bool 
                                    v->lv_name);
         if (info.kind == TV_LUKS_KIND_EMPTY)
                 return make_fs(v, fs, reply);
+        if (may_format) {
+                r = stage_fs_noise(v, dev, &info, reply);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return make_fs(v, fs, reply);
+        }
         if (info.kind != TV_LUKS_KIND_OTHER || strcmp(info.type, fs) != 0)
                 return reply_errno(reply, -EMEDIUMTYPE, "volume %s holds %s, not %s: refusing to format over it",
                                    v->lv_name, info.type[0] ? info.type : "an unknown signature", fs);
         return 0;
 }
 
-static int stage_mount(const node_volume *v, const node_capability *cap, const char *fs, bool may_format, bool fresh,
-                       const char *staging, int staging_fd, dev_t mdev, stage_undo *undo, tv_reply *reply) {
+static int stage_mount(const node_volume *v, const char *dev, const node_capability *cap, const char *fs,
+                       bool may_format, bool fresh, const char *staging, int staging_fd, dev_t mdev, stage_undo *undo,
+                       tv_reply *reply) {
         _cleanup_(node_mount_clear) node_mount m = {0};
         char target[64];
         int r;
@@ -322,7 +355,7 @@ static int stage_mount(const node_volume *v, const node_capability *cap, const c
                                    "mount flags: it was staged differently",
                                    staging, v->lv_name, fs);
         }
-        r = stage_fs(v, fs, may_format, fresh, reply);
+        r = stage_fs(v, dev, fs, may_format, fresh, reply);
         if (r < 0)
                 return r;
 
@@ -446,7 +479,7 @@ int node_stage_volume(tv_server *s, const ProtobufCMessage *msg, tv_reply *reply
                         return reply_errno(reply, -EEXIST, "volume %s is staged at %s as a file system, not as a block device",
                                            v.lv_name, staging);
         } else {
-                r = stage_mount(&v, &cap, fs, lv_fs && *lv_fs, formatted, staging, staging_fd, mdev, &undo, reply);
+                r = stage_mount(&v, dev, &cap, fs, lv_fs && *lv_fs, formatted, staging, staging_fd, mdev, &undo, reply);
                 if (r < 0)
                         return r;
                 tv_kill_point("stage.after_mount");

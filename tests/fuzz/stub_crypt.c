@@ -48,6 +48,20 @@ int tv_luks_probe(const char *device_path, tv_luks_info *ret_info, tv_crypt_erro
         return 0;
 }
 
+/* The stand-in's mappings hold only what mkfs made, which was written. */
+int tv_luks_plaintext_unwritten(const char *device_path, uint64_t offset, uint64_t len, tv_crypt_error *err) {
+        fuzz_luks *l = fuzz_luks_by_path(device_path, NULL);
+
+        (void)offset;
+        if (!l)
+                return fail(err, -ENOENT, "no device %s", device_path);
+        if (l->kind != TV_LUKS_KIND_OURS)
+                return fail(err, -EMEDIUMTYPE, "device %s holds no LUKS2 header", device_path);
+        if (len == 0)
+                return fail(err, -ERANGE, "device %s: an empty range", device_path);
+        return 0;
+}
+
 int tv_luks_format(const char *device_path, const tv_key *key, tv_crypt_error *err) {
         fuzz_luks *l = fuzz_luks_by_path(device_path, NULL);
 

@@ -321,6 +321,42 @@ test_volume_with_foreign_ext4_or_luks_is_refused_and_unchanged() {
         return 0
 }
 
+# A stage killed right after its LUKS format (kill point stage.after_format)
+# leaves a volume nothing was ever written through: its data area reads as
+# the decryption of the thin LV's zeros, random bytes in which libblkid now
+# and then finds a signature (hfsplus, once in the load test's ~400 fresh
+# volumes). tv-noise-format leaves that state with a volume key for which
+# it always does. The retried stage makes the file system instead of
+# refusing the volume; a signature in written bytes is still refused (the
+# test above).
+test_retried_stage_formats_over_a_signature_in_never_written_bytes() {
+        start_plugin
+        local id lv stg seen
+        id=$(create noise team-a $((32 * MiB))) || t_fail "create"
+        lv=/dev/$VG/${id#*:}
+        "$BUILD/tests/guest/tv-noise-format" "$lv" team-a <$D/key-a || t_fail "format with the noise key"
+        # the premise: libblkid sees hfsplus through the tenant's mapping
+        base64 -d <$D/key-a | cryptsetup open --key-file - "$lv" tvnoise-peek || t_fail "open to look"
+        seen=$(blkid -p -o value -s TYPE /dev/mapper/tvnoise-peek)
+        cryptsetup close tvnoise-peek || t_fail "close the look"
+        [ "$seen" = hfsplus ] || t_fail "the never-written mapping probes as '$seen', not hfsplus"
+
+        stg=$(staging_of noise)
+        mkparents "$stg"
+        stage "$id" "$stg" "$KEY_A" >/dev/null || t_fail "the retried stage refused the volume"
+        [ "$(findmnt -n -o FSTYPE --mountpoint "$stg")" = ext4 ] || t_fail "not mounted as ext4"
+        grep -q "signature in never-written bytes ignored.*volume=${id#*:} type=hfsplus" $D/csi.log ||
+                t_fail "the plugin did not log the ignored signature"
+        echo kept >"$stg/kept" && sync || t_fail "write"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage"
+        # from now on the file system is data: staged again, it is kept
+        stage "$id" "$stg" "$KEY_A" >/dev/null || t_fail "stage again"
+        [ "$(cat "$stg/kept")" = kept ] || t_fail "the file did not survive a restage"
+        unstage "$id" "$stg" >/dev/null || t_fail "unstage again"
+        delete "$id" >/dev/null || t_fail "delete"
+        return 0
+}
+
 test_deleted_volume_blocks_reused_by_another_tenant_show_no_key_or_data() {
         # A pool of its own, small enough that team-b's volume must take
         # every block team-a's held.
