@@ -239,14 +239,17 @@ static int op_init(luks_op *op, const char *path, tv_crypt_error *err) {
         return 0;
 }
 
-/* Load a LUKS header of `type` (CRYPT_LUKS2, or CRYPT_LUKS for any). */
-static int op_load(luks_op *op, const char *path, const char *type, tv_crypt_error *err) {
+/* Open `path` with libcryptsetup and load its LUKS2 header: what every
+ * verb on an existing volume starts with. */
+static int op_load_luks2(luks_op *op, const char *path, tv_crypt_error *err) {
         int r;
 
-        r = crypt_load(op->cd, type, NULL);
+        r = op_init(op, path, err);
+        if (r < 0)
+                return r;
+        r = crypt_load(op->cd, CRYPT_LUKS2, NULL);
         if (r == -EINVAL || r == -ENOENT)
-                return crypt_error(err, -EMEDIUMTYPE, "device %s holds no %s header", path,
-                                   type && strcmp(type, CRYPT_LUKS2) == 0 ? "LUKS2" : "LUKS");
+                return crypt_error(err, -EMEDIUMTYPE, "device %s holds no LUKS2 header", path);
         if (r < 0)
                 return op_error(op, err, map_errno(r), "device %s: cannot read its LUKS header", path);
         return 0;
@@ -506,10 +509,7 @@ static int data_layout(luks_op *op, const char *path, uint64_t *ret_offset, uint
                        tv_crypt_error *err) {
         int r, sector;
 
-        r = op_init(op, path, err);
-        if (r < 0)
-                return r;
-        r = op_load(op, path, CRYPT_LUKS2, err);
+        r = op_load_luks2(op, path, err);
         if (r < 0)
                 return r;
         sector = crypt_get_sector_size(op->cd);
@@ -574,10 +574,7 @@ int tv_luks_plaintext_unwritten(const char *device_path, uint64_t offset, uint64
 static int count_keyslots(luks_op *op, const char *path, tv_crypt_error *err) {
         int r, max, n = 0;
 
-        r = op_init(op, path, err);
-        if (r < 0)
-                return r;
-        r = op_load(op, path, CRYPT_LUKS2, err);
+        r = op_load_luks2(op, path, err);
         if (r < 0)
                 return r;
         max = crypt_keyslot_max(CRYPT_LUKS2);
@@ -781,10 +778,7 @@ int tv_luks_open(const char *device_path, const char *mapping_name, const tv_key
                                            mapping_name, device_path);
         }
 
-        r = op_init(&op, device_path, err);
-        if (r < 0)
-                return r;
-        r = op_load(&op, device_path, CRYPT_LUKS2, err);
+        r = op_load_luks2(&op, device_path, err);
         if (r < 0)
                 return r;
         r = op_token(&op, device_path, &tenant, &fp, err);
@@ -966,10 +960,7 @@ int tv_luks_rotate(const char *device_path, const tv_key *old_key, const tv_key 
         if (r < 0)
                 return r;
         luks_op_lock(&op);
-        r = op_init(&op, device_path, err);
-        if (r < 0)
-                return r;
-        r = op_load(&op, device_path, CRYPT_LUKS2, err);
+        r = op_load_luks2(&op, device_path, err);
         if (r < 0)
                 return r;
         r = token = op_token(&op, device_path, &tenant, &fp, err);
@@ -1140,10 +1131,7 @@ int tv_luks_token(const char *device_path, char **ret_tenant, char **ret_fingerp
         if (r < 0)
                 return r;
         luks_op_lock(&op);
-        r = op_init(&op, device_path, err);
-        if (r < 0)
-                return r;
-        r = op_load(&op, device_path, CRYPT_LUKS2, err);
+        r = op_load_luks2(&op, device_path, err);
         if (r < 0)
                 return r;
         r = op_token(&op, device_path, &tenant, &fp, err);
